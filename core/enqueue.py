@@ -1,0 +1,55 @@
+"""The one way services start background work.
+
+A side effect is first a row written in the caller's transaction (a notification, a delivery, an
+export job...). `enqueue_on_commit` publishes a message carrying only ids once that transaction
+commits; a rollback publishes nothing. If the broker is down the publish fails fast (bounded
+retries), the request still succeeds, and the row stays pending until `core.sweep_pending`
+re-publishes it (see core/outbox.py).
+"""
+
+import functools
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+BROKER_ERRORS = (KombuOperationalError, RedisError, ConnectionError, OSError, TimeoutError)
+
+
+def _check_ids_only(args, kwargs):
+    for value in list(args or ()) + list((kwargs or {}).values()):
+        if isinstance(value, (list, tuple)):
+            _check_ids_only(value, None)
+        elif not (value is None or isinstance(value, (int, str, bool, float))):
+            raise TypeError(f"task arguments must be ids or plain values, got {type(value).__name__}")
+
+
+def publish_now_rollback_unsafe(task_name, *, args=(), kwargs=None, countdown=None, **options):
+    """Publish immediately, outside any transaction logic. Returns True when the broker took it.
+
+    Only sweeps, tasks and commands call this directly; request code uses `enqueue_on_commit`.
+    """
+    from taskmgmt.celery import app
+
+    _check_ids_only(args, kwargs)
+    if countdown is not None and countdown > settings.MAX_COUNTDOWN_SECONDS:
+        raise ValueError("countdowns longer than MAX_COUNTDOWN_SECONDS must be rows plus a sweep")
+    try:
+        app.send_task(task_name, args=list(args or ()), kwargs=kwargs or {}, countdown=countdown, **options)
+    except BROKER_ERRORS as exc:
+        logger.warning("publish of %s failed (%s); the row stays pending for the sweep", task_name, type(exc).__name__)
+        return False
+    return True
+
+
+def enqueue_on_commit(task_name, *, args=(), kwargs=None, using=None, **options):
+    """Publish `task_name(*args)` after the current transaction commits (at once if there is none)."""
+    _check_ids_only(args, kwargs)
+    transaction.on_commit(
+        functools.partial(publish_now_rollback_unsafe, task_name, args=args, kwargs=kwargs, **options),
+        using=using,
+    )

@@ -1,0 +1,11 @@
+"""The Celery app. Configuration lives in taskmgmt/celery_settings.py (read via Django settings)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskmgmt.settings.local")
+
+app = Celery("taskmgmt")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,17 @@
+"""Test settings. Celery is NOT eager: tests start real workers over Redis."""
+
+import os
+
+# Tests flush their Redis database, so they never share the development one (db 0).
+os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.pop("CELERY_BROKER_URL", None)
+
+from .base import *  # noqa: F401,F403
+from .base import env
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "test-media"))
+# Tests start webhook receivers on 127.0.0.1; only they are allowed through the SSRF guard.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = True

@@ -1,0 +1,46 @@
+from django.contrib import admin
+
+from tasks_app.models import Comment, Membership, Profile, Project, Task
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "owner", "archived", "created_at"]
+    list_filter = ["archived"]
+    search_fields = ["name"]
+    raw_id_fields = ["owner"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["project", "user", "role"]
+    list_filter = ["role"]
+    raw_id_fields = ["project", "user"]
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ["id", "title", "project", "status", "priority", "assignee", "due_at"]
+    list_filter = ["status", "priority"]
+    search_fields = ["title"]
+    raw_id_fields = ["project", "assignee", "created_by"]
+    list_select_related = ["project", "assignee"]
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    list_display = ["id", "task", "author", "created_at"]
+    raw_id_fields = ["task", "author"]
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "timezone", "morning_hour"]
+    raw_id_fields = ["user"]

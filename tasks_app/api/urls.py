@@ -1,0 +1,17 @@
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import SimpleRouter
+
+from tasks_app.api import views
+
+router = SimpleRouter()
+router.register("projects", views.ProjectViewSet, basename="project")
+router.register(r"projects/(?P<project_pk>\d+)/members", views.MembershipViewSet, basename="project-member")
+router.register("tasks", views.TaskViewSet, basename="task")
+router.register(r"tasks/(?P<task_pk>\d+)/comments", views.CommentViewSet, basename="task-comment")
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="auth-token"),
+    path("me/", views.MeView.as_view(), name="me"),
+    *router.urls,
+]

@@ -1,0 +1,216 @@
+"""Thin views: validate shape, call a selector or a service, serialize."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from tasks_app import selectors, services
+from tasks_app.api import serializers as s
+from tasks_app.models import Comment, Membership, Project, Task
+
+TASK_PK = OpenApiParameter("task_pk", OpenApiTypes.INT, OpenApiParameter.PATH)
+PROJECT_PK = OpenApiParameter("project_pk", OpenApiTypes.INT, OpenApiParameter.PATH)
+
+
+class MeView(GenericAPIView):
+    serializer_class = s.MeOutputSerializer
+
+    def get(self, request):
+        return Response(s.MeOutputSerializer(request.user).data)
+
+    @extend_schema(request=s.MeInputSerializer, responses=s.MeOutputSerializer)
+    def patch(self, request):
+        data = s.MeInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        user = services.profile_update(user=request.user, data=data.validated_data)
+        user.profile.refresh_from_db()
+        return Response(s.MeOutputSerializer(user).data)
+
+
+class ProjectViewSet(viewsets.GenericViewSet):
+    queryset = Project.objects.none()
+    serializer_class = s.ProjectOutputSerializer
+    filter_backends = []
+
+    def get_object(self):
+        return selectors.project_get(user=self.request.user, project_id=self.kwargs["pk"])
+
+    def list(self, request):
+        page = self.paginate_queryset(selectors.project_list(user=request.user))
+        return self.get_paginated_response(s.ProjectOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=s.ProjectInputSerializer, responses={201: s.ProjectOutputSerializer})
+    def create(self, request):
+        data = s.ProjectInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        data.validated_data.pop("archived", None)
+        project = services.project_create(actor=request.user, **data.validated_data)
+        project = selectors.project_get(user=request.user, project_id=project.pk)
+        return Response(s.ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request, pk=None):
+        return Response(s.ProjectOutputSerializer(self.get_object()).data)
+
+    @extend_schema(request=s.ProjectInputSerializer, responses=s.ProjectOutputSerializer)
+    def partial_update(self, request, pk=None):
+        project = self.get_object()
+        data = s.ProjectInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.project_update(project=project, actor=request.user, data=data.validated_data)
+        return Response(s.ProjectOutputSerializer(self.get_object()).data)
+
+    @extend_schema(request=s.ProjectInputSerializer, responses=s.ProjectOutputSerializer)
+    def update(self, request, pk=None):
+        project = self.get_object()
+        data = s.ProjectInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.project_update(project=project, actor=request.user, data=data.validated_data)
+        return Response(s.ProjectOutputSerializer(self.get_object()).data)
+
+    def destroy(self, request, pk=None):
+        services.project_delete(project=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[PROJECT_PK]),
+    create=extend_schema(parameters=[PROJECT_PK], request=s.MembershipInputSerializer,
+                         responses={201: s.MembershipOutputSerializer}),
+    partial_update=extend_schema(parameters=[PROJECT_PK], request=s.MembershipRoleSerializer,
+                                 responses=s.MembershipOutputSerializer),
+    destroy=extend_schema(parameters=[PROJECT_PK]),
+)
+class MembershipViewSet(viewsets.GenericViewSet):
+    queryset = Membership.objects.none()
+    serializer_class = s.MembershipOutputSerializer
+    lookup_field = "user_id"
+    lookup_value_regex = r"\d+"
+    filter_backends = []
+
+    def _project(self):
+        return selectors.project_get(user=self.request.user, project_id=self.kwargs["project_pk"])
+
+    def list(self, request, project_pk=None):
+        page = self.paginate_queryset(selectors.membership_list(project=self._project()))
+        return self.get_paginated_response(s.MembershipOutputSerializer(page, many=True).data)
+
+    def create(self, request, project_pk=None):
+        project = self._project()
+        data = s.MembershipInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_add(project=project, actor=request.user, **data.validated_data)
+        return Response(s.MembershipOutputSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, project_pk=None, user_id=None):
+        membership = selectors.membership_get(project=self._project(), user_id=user_id)
+        data = s.MembershipRoleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_update(membership=membership, actor=request.user, **data.validated_data)
+        return Response(s.MembershipOutputSerializer(membership).data)
+
+    def destroy(self, request, project_pk=None, user_id=None):
+        membership = selectors.membership_get(project=self._project(), user_id=user_id)
+        services.membership_remove(membership=membership, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TaskViewSet(viewsets.GenericViewSet):
+    queryset = Task.objects.none()
+    serializer_class = s.TaskOutputSerializer
+    filterset_class = selectors.TaskFilter
+    ordering_fields = ["due_at", "priority", "created_at"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Task.objects.none()
+        return selectors.task_list(user=self.request.user)
+
+    def get_object(self):
+        return selectors.task_get(user=self.request.user, task_id=self.kwargs["pk"])
+
+    def list(self, request):
+        qs = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(qs.order_by(*qs.query.order_by, "-id") if qs.query.order_by else qs)
+        return self.get_paginated_response(s.TaskOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=s.TaskCreateInputSerializer, responses={201: s.TaskOutputSerializer})
+    def create(self, request):
+        data = s.TaskCreateInputSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        task = services.task_create(actor=request.user, **data.validated_data)
+        return Response(s.TaskOutputSerializer(selectors.task_get(user=request.user, task_id=task.pk)).data,
+                        status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request, pk=None):
+        return Response(s.TaskOutputSerializer(self.get_object()).data)
+
+    def _update(self, request, partial):
+        task = self.get_object()
+        data = s.TaskUpdateInputSerializer(data=request.data, partial=partial, context={"request": request})
+        data.is_valid(raise_exception=True)
+        services.task_update(task=task, actor=request.user, data=data.validated_data)
+        return Response(s.TaskOutputSerializer(self.get_object()).data)
+
+    @extend_schema(request=s.TaskUpdateInputSerializer, responses=s.TaskOutputSerializer)
+    def partial_update(self, request, pk=None):
+        return self._update(request, partial=True)
+
+    @extend_schema(request=s.TaskUpdateInputSerializer, responses=s.TaskOutputSerializer)
+    def update(self, request, pk=None):
+        return self._update(request, partial=False)
+
+    def destroy(self, request, pk=None):
+        task = self.get_object()
+        payload = s.TaskOutputSerializer(task).data
+        services.task_delete(task=task, actor=request.user, payload=payload)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[TASK_PK]),
+    retrieve=extend_schema(parameters=[TASK_PK]),
+    create=extend_schema(parameters=[TASK_PK], request=s.CommentInputSerializer,
+                         responses={201: s.CommentOutputSerializer}),
+    partial_update=extend_schema(parameters=[TASK_PK], request=s.CommentInputSerializer,
+                                 responses=s.CommentOutputSerializer),
+    destroy=extend_schema(parameters=[TASK_PK]),
+)
+class CommentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    queryset = Comment.objects.none()
+    serializer_class = s.CommentOutputSerializer
+    filter_backends = []
+
+    def _task(self):
+        return selectors.task_get(user=self.request.user, task_id=self.kwargs["task_pk"])
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Comment.objects.none()
+        return selectors.comment_list(task=self._task())
+
+    def get_object(self):
+        return selectors.comment_get(task=self._task(), comment_id=self.kwargs["pk"])
+
+    def retrieve(self, request, task_pk=None, pk=None):
+        return Response(s.CommentOutputSerializer(self.get_object()).data)
+
+    def create(self, request, task_pk=None):
+        task = self._task()
+        data = s.CommentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        comment = services.comment_create(task=task, actor=request.user, **data.validated_data)
+        return Response(s.CommentOutputSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, task_pk=None, pk=None):
+        comment = self.get_object()
+        data = s.CommentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        comment = services.comment_update(comment=comment, actor=request.user, **data.validated_data)
+        return Response(s.CommentOutputSerializer(comment).data)
+
+    def destroy(self, request, task_pk=None, pk=None):
+        services.comment_delete(comment=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

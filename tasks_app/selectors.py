@@ -1,0 +1,107 @@
+"""Reads. Every selector that takes a user returns only what that user may see."""
+
+import django_filters
+from django.contrib.auth import get_user_model
+from django.db.models import OuterRef, Q, Subquery
+
+from core.exceptions import NotFound
+from tasks_app.models import Comment, Membership, Project, Status, Task
+
+User = get_user_model()
+
+
+def project_list(*, user, include_archived=True):
+    qs = Project.objects.all()
+    if not user.is_staff:
+        qs = qs.filter(memberships__user=user)
+    if not include_archived:
+        qs = qs.filter(archived=False)
+    my_role = Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
+    return qs.select_related("owner").annotate(my_role=Subquery(my_role)).order_by("name", "id")
+
+
+def project_get(*, user, project_id):
+    project = project_list(user=user).filter(pk=project_id).first()
+    if project is None:
+        raise NotFound("Project not found.", code="not_found")
+    return project
+
+
+def membership_list(*, project):
+    return Membership.objects.filter(project=project).select_related("user").order_by("created_at", "id")
+
+
+def membership_get(*, project, user_id):
+    membership = membership_list(project=project).filter(user_id=user_id).first()
+    if membership is None:
+        raise NotFound("Member not found.", code="not_found")
+    return membership
+
+
+def visible_tasks(*, user):
+    qs = Task.objects.all()
+    if not user.is_staff:
+        qs = qs.filter(project__memberships__user=user)
+    return qs
+
+
+class TaskFilter(django_filters.FilterSet):
+    project = django_filters.NumberFilter(field_name="project_id")
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    assignee = django_filters.NumberFilter(field_name="assignee_id")
+    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lte")
+    due_after = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
+    search = django_filters.CharFilter(field_name="title", lookup_expr="icontains", max_length=200)
+
+    class Meta:
+        model = Task
+        fields = ["project", "status", "assignee", "due_before", "due_after", "search"]
+
+
+def task_list(*, user, filters=None):
+    """Tasks the user can see, filtered like the task list endpoint (a dict or QueryDict of filters)."""
+    qs = visible_tasks(user=user).select_related("project", "assignee", "created_by")
+    if filters:
+        fs = TaskFilter(filters, queryset=qs)
+        if not fs.is_valid():
+            from django.core.exceptions import ValidationError
+
+            raise ValidationError(fs.errors)
+        qs = fs.qs
+    return qs
+
+
+def task_get(*, user, task_id):
+    task = visible_tasks(user=user).select_related("project", "assignee", "created_by").filter(pk=task_id).first()
+    if task is None:
+        raise NotFound("Task not found.", code="not_found")
+    return task
+
+
+def comment_list(*, task):
+    return Comment.objects.filter(task=task).select_related("author").order_by("created_at", "id")
+
+
+def comment_get(*, task, comment_id):
+    comment = comment_list(task=task).filter(pk=comment_id).first()
+    if comment is None:
+        raise NotFound("Comment not found.", code="not_found")
+    return comment
+
+
+def project_member_ids(*, project, minimum_role=None):
+    qs = Membership.objects.filter(project=project)
+    if minimum_role:
+        from tasks_app.models import ROLE_RANK
+
+        qs = qs.filter(role__in=[r for r, rank in ROLE_RANK.items() if rank >= ROLE_RANK[minimum_role]])
+    return set(qs.values_list("user_id", flat=True))
+
+
+def users_by_usernames(*, usernames):
+    if not usernames:
+        return User.objects.none()
+    q = Q()
+    for name in usernames:
+        q |= Q(username__iexact=name)
+    return User.objects.filter(q)

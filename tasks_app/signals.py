@@ -1,0 +1,24 @@
+"""Domain events sent by tasks_app services *inside* their transaction.
+
+Other apps (notifications, webhooks) connect receivers in their AppConfig.ready() and write their
+side-effect rows in the same transaction, so an event and its effects commit or roll back together.
+
+Keyword arguments (sender is always the model class):
+- task_created:   task, actor
+- task_updated:   task, actor, changes  ({field: [old, new]} with JSON-ready values)
+- task_assigned:  task, actor, previous_assignee_id
+- task_completed: task, actor
+- task_deleted:   task (already deleted; pk kept in task_id), task_id, actor, payload (serialized before delete)
+- comment_created: comment, actor
+- comment_updated: comment, actor, previous_body
+"""
+
+from django.dispatch import Signal
+
+task_created = Signal()
+task_updated = Signal()
+task_assigned = Signal()
+task_completed = Signal()
+task_deleted = Signal()
+comment_created = Signal()
+comment_updated = Signal()

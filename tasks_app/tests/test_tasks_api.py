@@ -1,0 +1,185 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from tasks_app.models import Project, Status, Task
+from tasks_app.tests.factories import TaskFactory, UserFactory
+
+
+@pytest.fixture
+def owner_client(cast, api):
+    return api(cast.owner)
+
+
+def _create(client, **body):
+    return client.post("/api/v1/tasks/", body, format="json")
+
+
+class TestValidation:
+    def test_unknown_assignee_is_400_on_field(self, cast, owner_client):
+        r = _create(owner_client, project=cast.project.pk, title="x", assignee=999999)
+        assert r.status_code == 400
+        assert "assignee" in r.json()
+        assert not Task.objects.exists()
+
+    def test_assignee_not_member_is_400_on_field(self, cast, owner_client):
+        r = _create(owner_client, project=cast.project.pk, title="x", assignee=cast.outsider.pk)
+        assert r.status_code == 400
+        assert "not a member" in r.json()["assignee"][0]
+        assert not Task.objects.exists()
+
+    def test_viewer_cannot_be_assignee(self, cast, owner_client):
+        r = _create(owner_client, project=cast.project.pk, title="x", assignee=cast.viewer.pk)
+        assert r.status_code == 400 and "assignee" in r.json()
+
+    def test_bad_status(self, cast, owner_client):
+        r = _create(owner_client, project=cast.project.pk, title="x", status="bogus")
+        assert r.status_code == 400 and "status" in r.json()
+
+    @pytest.mark.parametrize("value", ["2026-05-01T09:00:00", "not-a-date", "2026-13-45T00:00:00Z", 12])
+    def test_naive_or_invalid_datetime(self, cast, owner_client, value):
+        r = _create(owner_client, project=cast.project.pk, title="x", due_at=value)
+        assert r.status_code == 400 and "due_at" in r.json()
+
+    def test_aware_datetime_is_stored_in_utc(self, cast, owner_client):
+        r = _create(owner_client, project=cast.project.pk, title="x", due_at="2026-05-01T09:00:00+02:00")
+        assert r.status_code == 201
+        assert Task.objects.get().due_at == datetime(2026, 5, 1, 7, 0, tzinfo=UTC)
+
+    def test_oversized_fields(self, cast, owner_client):
+        r = _create(owner_client, project=cast.project.pk, title="x" * 201, description="y" * 20001)
+        assert r.status_code == 400
+        assert set(r.json()) >= {"title", "description"}
+
+    def test_missing_title_and_project(self, owner_client):
+        r = _create(owner_client)
+        assert r.status_code == 400 and set(r.json()) >= {"title", "project"}
+
+    def test_non_json_body_is_400(self, cast, owner_client):
+        r = owner_client.post("/api/v1/tasks/", "{not json", content_type="application/json")
+        assert r.status_code == 400
+
+    def test_failed_update_is_not_partially_written(self, cast, owner_client):
+        task = TaskFactory(project=cast.project, title="Before")
+        r = owner_client.patch(f"/api/v1/tasks/{task.pk}/", {"title": "After", "assignee": cast.outsider.pk},
+                               format="json")
+        assert r.status_code == 400
+        task.refresh_from_db()
+        assert task.title == "Before" and task.version == 1
+
+    def test_unknown_timezone_on_me(self, api, cast):
+        r = api(cast.member).patch("/api/v1/me/", {"timezone": "Mars/Olympus"}, format="json")
+        assert r.status_code == 400 and "timezone" in r.json()
+
+    def test_archived_project_rejects_task_writes(self, cast, owner_client):
+        Project.objects.filter(pk=cast.project.pk).update(archived=True)
+        r = _create(owner_client, project=cast.project.pk, title="x")
+        assert r.status_code == 409
+
+    def test_duplicate_member_is_409(self, cast, api):
+        r = api(cast.owner).post(f"/api/v1/projects/{cast.project.pk}/members/",
+                                 {"user": cast.member.pk, "role": "viewer"}, format="json")
+        assert r.status_code == 409 and "user" in r.json()
+
+
+class TestBehaviour:
+    def test_completed_at_follows_status(self, cast, owner_client):
+        task = TaskFactory(project=cast.project)
+        r = owner_client.patch(f"/api/v1/tasks/{task.pk}/", {"status": "done"}, format="json")
+        assert r.json()["completed_at"] is not None
+        r = owner_client.patch(f"/api/v1/tasks/{task.pk}/", {"status": "todo"}, format="json")
+        assert r.json()["completed_at"] is None
+        r = owner_client.patch(f"/api/v1/tasks/{task.pk}/", {"status": "cancelled"}, format="json")
+        assert r.json()["completed_at"] is None
+
+    def test_version_bumps_only_on_real_change(self, cast, owner_client):
+        task = TaskFactory(project=cast.project, title="Same")
+        assert owner_client.patch(f"/api/v1/tasks/{task.pk}/", {"title": "Same"}, format="json").json()["version"] == 1
+        assert owner_client.patch(f"/api/v1/tasks/{task.pk}/", {"title": "New"}, format="json").json()["version"] == 2
+
+    def test_me_roundtrip(self, api, cast):
+        r = api(cast.member).patch("/api/v1/me/", {"first_name": "Ada", "timezone": "Asia/Kolkata",
+                                                   "morning_hour": 7}, format="json")
+        assert r.status_code == 200
+        body = api(cast.member).get("/api/v1/me/").json()
+        assert (body["first_name"], body["timezone"], body["morning_hour"]) == ("Ada", "Asia/Kolkata", 7)
+
+    def test_token_auth(self, db, client):
+        UserFactory(username="tok")
+        r = client.post("/api/v1/auth/token/", {"username": "tok", "password": "pw-123456"})
+        token = r.json()["token"]
+        r = client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Token {token}")
+        assert r.status_code == 200 and r.json()["username"] == "tok"
+
+    def test_anonymous_gets_401_with_challenge(self, client, db):
+        r = client.get("/api/v1/tasks/")
+        assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Token")
+
+
+class TestListing:
+    @pytest.fixture
+    def tasks(self, cast):
+        now = timezone.now()
+        other = UserFactory(username="zed")
+        cast.project.memberships.create(user=other, role="member")
+        return {
+            "a": TaskFactory(project=cast.project, title="Alpha report", priority=1, status=Status.TODO,
+                             due_at=now + timedelta(days=1), assignee=cast.member),
+            "b": TaskFactory(project=cast.project, title="Beta launch", priority=4, status=Status.DONE,
+                             due_at=now + timedelta(days=5), assignee=other),
+            "c": TaskFactory(project=cast.project, title="Gamma REPORT", priority=2, status=Status.IN_PROGRESS,
+                             due_at=now - timedelta(days=2)),
+            "x": TaskFactory(title="Elsewhere report"),  # another project: never visible
+        }
+
+    def _titles(self, client, query):
+        return [t["title"] for t in client.get("/api/v1/tasks/" + query).json()["results"]]
+
+    def test_filters(self, cast, owner_client, tasks):
+        assert set(self._titles(owner_client, "?status=done")) == {"Beta launch"}
+        assert set(self._titles(owner_client, "?status=todo&status=in_progress")) == {"Alpha report", "Gamma REPORT"}
+        assert set(self._titles(owner_client, f"?assignee={cast.member.pk}")) == {"Alpha report"}
+        assert set(self._titles(owner_client, "?search=report")) == {"Alpha report", "Gamma REPORT"}
+        assert set(self._titles(owner_client, f"?project={cast.project.pk}")) == {"Alpha report", "Beta launch",
+                                                                                   "Gamma REPORT"}
+        before = (timezone.now() + timedelta(days=2)).isoformat().replace("+00:00", "Z")
+        assert set(self._titles(owner_client, f"?due_before={before}")) == {"Alpha report", "Gamma REPORT"}
+        assert set(self._titles(owner_client, f"?due_after={before}")) == {"Beta launch"}
+
+    def test_bad_filter_is_400(self, owner_client, tasks):
+        assert owner_client.get("/api/v1/tasks/?status=bogus").status_code == 400
+        assert owner_client.get("/api/v1/tasks/?due_before=yesterday").status_code == 400
+
+    def test_ordering(self, owner_client, tasks):
+        assert self._titles(owner_client, "?ordering=priority") == ["Alpha report", "Gamma REPORT", "Beta launch"]
+        assert self._titles(owner_client, "?ordering=-priority") == ["Beta launch", "Gamma REPORT", "Alpha report"]
+        assert self._titles(owner_client, "?ordering=due_at") == ["Gamma REPORT", "Alpha report", "Beta launch"]
+        assert self._titles(owner_client, "?ordering=-created_at")[0] == "Gamma REPORT"
+
+    def test_pagination(self, owner_client, tasks):
+        body = owner_client.get("/api/v1/tasks/?page_size=2").json()
+        assert body["count"] == 3 and len(body["results"]) == 2 and body["next"]
+
+
+@pytest.mark.parametrize("n", [5, 50])
+def test_task_list_queries_do_not_grow(cast, api, django_assert_num_queries, n):
+    for i in range(n):
+        TaskFactory(project=cast.project, assignee=cast.member if i % 2 else None, created_by=cast.admin)
+    client = api(cast.member)
+    # 1 count + 1 page (tasks joined with project, assignee, creator); auth is forced, so no user query.
+    with django_assert_num_queries(2):
+        r = client.get("/api/v1/tasks/?page_size=50")
+    assert len(r.json()["results"]) == n
+
+
+@pytest.mark.parametrize("n", [5, 50])
+def test_project_list_queries_do_not_grow(db, api, django_assert_num_queries, n):
+    from tasks_app.tests.factories import ProjectFactory
+
+    user = UserFactory(username="many")
+    for _ in range(n):
+        ProjectFactory(owner=user)
+    with django_assert_num_queries(2):
+        r = api(user).get("/api/v1/projects/?page_size=50")
+    assert r.json()["count"] == n
