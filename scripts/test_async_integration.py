@@ -1,8 +1,9 @@
 """End-to-end flows through a running worker (make run, or a worker on all queues).
 
 Usage: python scripts/test_async_integration.py [--timeout SECONDS] [--keep]
-Each flow creates its own data (users and projects prefixed 'itest-'), checks the outcome that the
-worker produced, and removes the data unless --keep is given. Exits non-zero if any flow fails.
+Flows live in each app's `itest.py` (registered with core.itest.flow). Each creates its own data
+(usernames and project names prefixed 'itest-'), checks what the worker produced, and removes its data
+unless --keep is given (ITEST_KEEP=1). Exits non-zero if any flow fails.
 """
 
 import argparse
@@ -18,36 +19,15 @@ import django  # noqa: E402
 
 django.setup()
 
-from django_celery_results.models import TaskResult  # noqa: E402
+import importlib  # noqa: E402
 
-from taskmgmt.celery import app  # noqa: E402
+from django.apps import apps  # noqa: E402
 
-FLOWS = []
+from core.itest import FLOWS  # noqa: E402
 
-
-def flow(fn):
-    FLOWS.append(fn)
-    return fn
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-@flow
-def ping_and_result_storage(timeout):
-    result = app.send_task("core.ping")
-    assert result.get(timeout=timeout) == "pong"
-    row = wait_for(lambda: TaskResult.objects.filter(task_id=result.id).first(), timeout, "the TaskResult row")
-    assert row.status == "SUCCESS", row.status
-    assert row.task_name == "core.ping", row.task_name
-    return f"TaskResult {row.task_id[:8]} stored with status {row.status}"
+for config in apps.get_app_configs():
+    if importlib.util.find_spec(f"{config.name}.itest") is not None:
+        importlib.import_module(f"{config.name}.itest")
 
 
 def main():

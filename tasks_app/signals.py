@@ -11,6 +11,7 @@ Keyword arguments (sender is always the model class):
 - task_deleted:   task (already deleted; pk kept in task_id), task_id, actor, payload (serialized before delete)
 - comment_created: comment, actor
 - comment_updated: comment, actor, previous_body
+- recurring_instance_created: task, template
 """
 
 from django.dispatch import Signal
@@ -22,3 +23,7 @@ task_completed = Signal()
 task_deleted = Signal()
 comment_created = Signal()
 comment_updated = Signal()
+
+# Sent by the recurrence engine for each instance it creates (task, template); instances created in
+# bulk do not send task_created, so webhooks listen for this one.
+recurring_instance_created = Signal()
