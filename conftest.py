@@ -95,3 +95,49 @@ def celery_worker(start_celery_worker):
     """A real worker consuming all six queues."""
     with start_celery_worker() as worker:
         yield worker
+
+
+def _reset_broker_pools(app):
+    from kombu import pools
+
+    pools.reset()  # kombu caches producer pools per connection globally
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker_down(celery_app):
+    """Point publishing at a port where nothing listens (a stopped Redis), then restore it.
+
+    Yields a `restore()` callable so a test can bring the broker back mid-test.
+    """
+    original = celery_app.conf.broker_url
+    celery_app.conf.broker_url = "redis://127.0.0.1:1/0"
+    _reset_broker_pools(celery_app)
+
+    def restore():
+        celery_app.conf.broker_url = original
+        _reset_broker_pools(celery_app)
+
+    yield restore
+    restore()
+
+
+@pytest.fixture
+def subprocess_env(transactional_db):
+    """Environment for a child process (beat, a worker, a script) that uses this test's database and Redis."""
+    import os
+
+    from django.conf import settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        url = f"sqlite:///{db['NAME']}"
+    else:
+        auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+        url = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = dict(os.environ)
+    env.update(DJANGO_SETTINGS_MODULE="taskmgmt.settings.test", DATABASE_URL=url,
+               TEST_REDIS_URL=settings.CELERY_BROKER_URL, PYTHONUNBUFFERED="1")
+    return env

@@ -28,6 +28,21 @@ def _check_ids_only(args, kwargs):
             raise TypeError(f"task arguments must be ids or plain values, got {type(value).__name__}")
 
 
+def masked_repr(value):
+    """What Celery shows and stores for an argument: numbers stay, every string is masked.
+
+    Tasks take ids; a string argument may be an address or a token, so it never reaches
+    TaskResult.task_args, events or worker logs.
+    """
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {masked_repr(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(masked_repr(v) for v in value) + "]"
+    if isinstance(value, str):
+        return "'***'"
+    return repr(value)
+
+
 def publish_now_rollback_unsafe(task_name, *, args=(), kwargs=None, countdown=None, **options):
     """Publish immediately, outside any transaction logic. Returns True when the broker took it.
 
@@ -39,7 +54,10 @@ def publish_now_rollback_unsafe(task_name, *, args=(), kwargs=None, countdown=No
     if countdown is not None and countdown > settings.MAX_COUNTDOWN_SECONDS:
         raise ValueError("countdowns longer than MAX_COUNTDOWN_SECONDS must be rows plus a sweep")
     try:
-        app.send_task(task_name, args=list(args or ()), kwargs=kwargs or {}, countdown=countdown, **options)
+        app.send_task(
+            task_name, args=list(args or ()), kwargs=kwargs or {}, countdown=countdown,
+            argsrepr=masked_repr(list(args or ())), kwargsrepr=masked_repr(kwargs or {}), **options,
+        )
     except BROKER_ERRORS as exc:
         logger.warning("publish of %s failed (%s); the row stays pending for the sweep", task_name, type(exc).__name__)
         return False

@@ -15,3 +15,5 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "test-media"))
 # Tests start webhook receivers on 127.0.0.1; only they are allowed through the SSRF guard.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+# A tiny app whose rows exercise the durable-enqueue mechanism (tables created without migrations).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405

@@ -1,0 +1,120 @@
+"""Real processes: a beat process on the DatabaseScheduler, /healthz, and the operator scripts."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from core.beat import BEAT_TICK_KEY, record_beat_tick
+from core.schedules import seed_schedules
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.worker
+
+
+def _wait(predicate, timeout=30, step=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def _stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_real_beat_sends_due_periodic_task_to_its_queue(subprocess_env, redis_clean, tmp_path):
+    seed_schedules()
+    row = PeriodicTask.objects.get(name="Process Recurring Tasks")
+    # As an admin would: make it due every 2 seconds.
+    row.interval = IntervalSchedule.objects.create(every=2, period=IntervalSchedule.SECONDS)
+    row.save()
+    log = open(tmp_path / "beat.log", "w")
+    beat = subprocess.Popen(
+        [sys.executable, "manage.py", "celery_beat", "--loglevel", "INFO"],
+        cwd=ROOT, env=subprocess_env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        def sent():
+            return [json.loads(m)["headers"]["task"] for m in redis_clean.lrange("recurring", 0, -1)]
+
+        assert _wait(lambda: "recurring.process_recurring_tasks" in sent()), (tmp_path / "beat.log").read_text()
+        assert redis_clean.get(BEAT_TICK_KEY) is not None  # beat's heartbeat for /healthz
+    finally:
+        _stop(beat)
+        log.close()
+
+
+def test_healthz_ok_with_worker_and_beat(celery_worker, client):
+    record_beat_tick()
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok", body
+    assert body["checks"]["worker"]["workers"]
+
+
+def test_healthz_503_without_worker_or_beat(transactional_db, redis_clean, client):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["database"]["ok"] and checks["broker"]["ok"]
+    assert not checks["worker"]["ok"] and not checks["beat"]["ok"]
+
+
+def test_healthz_503_when_broker_down(transactional_db, client, settings):
+    from core import redis as core_redis
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    core_redis.client.cache_clear()
+    try:
+        response = client.get("/healthz")
+    finally:
+        core_redis.client.cache_clear()
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"]["ok"] is False
+
+
+def test_scripts_test_celery_passes_against_a_running_worker(celery_worker, subprocess_env):
+    seed_schedules()
+    result = subprocess.run([sys.executable, "scripts/test_celery.py", "--timeout", "20"], cwd=ROOT,
+                            env=subprocess_env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "11 passed, 0 failed" in result.stdout
+
+
+def test_scripts_test_celery_fails_without_schedules(celery_worker, subprocess_env):
+    result = subprocess.run([sys.executable, "scripts/test_celery.py", "--timeout", "20"], cwd=ROOT,
+                            env=subprocess_env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "[FAIL] spec schedules in the database" in result.stdout
+
+
+def test_monitor_without_argument_prints_usage():
+    result = subprocess.run(["bash", "scripts/celery/monitor.sh"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and "usage:" in result.stdout and "watch" in result.stdout
+
+
+def test_monitor_once_reports_queues_and_workers(celery_worker, subprocess_env):
+    record_beat_tick()
+    result = subprocess.run(["bash", "scripts/celery/monitor.sh", "once"], cwd=ROOT, env=subprocess_env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    for word in ["notifications", "webhooks", "RECENT FAILURES", "BEAT: last tick"]:
+        assert word in result.stdout
+
+
+def test_celery_worker_command_rejects_unknown_queue(db):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="unknown queues: bogus"):
+        call_command("celery_worker", "--queues", "bogus")
