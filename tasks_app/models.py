@@ -1,8 +1,11 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 
+from core.outbox import OutboxRow
 from tasks_app.validators import validate_timezone
 
 
@@ -88,10 +91,21 @@ class Task(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     # Bumped on every change, so webhook receivers can drop out-of-order events.
     version = models.PositiveIntegerField(default=1)
+    # Recurring instances: the template (kept null when the template is deleted, so history stays),
+    # the occurrence (UTC) this instance stands for, and the fields a user changed on it, which
+    # template updates then leave alone.
+    recurring_template = models.ForeignKey(
+        "RecurringTaskTemplate", null=True, blank=True, on_delete=models.SET_NULL, related_name="instances"
+    )
+    occurrence_at = models.DateTimeField(null=True, blank=True)
+    edited_fields = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["recurring_template", "occurrence_at"], name="uniq_recurring_occurrence"),
+        ]
         indexes = [
             models.Index(fields=["project", "status"]),
             models.Index(fields=["assignee", "status"]),
@@ -115,3 +129,62 @@ class Comment(models.Model):
 
     def __str__(self):
         return f"comment {self.pk} on task {self.task_id}"
+
+
+class RecurrenceMode(models.TextChoices):
+    SCHEDULE = "schedule"
+    AFTER_COMPLETION = "after_completion"
+
+
+class CatchUp(models.TextChoices):
+    ALL = "all"
+    LATEST = "latest"
+
+
+class RecurringTaskTemplate(OutboxRow):
+    """A task that repeats on an RFC 5545 RRULE; each occurrence becomes a normal Task (an instance).
+
+    `next_run_at` (= next_occurrence_at - lead_time) is when the next instance is due to be created;
+    null when there is none (rule exhausted, after_completion waiting for the open instance, or a
+    schedule change still being applied). `apply_pending` marks template changes not yet applied to
+    future instances (`reschedule_pending`: the schedule changed too); the outbox sweep re-publishes
+    those (created_at/enqueued_at come from OutboxRow).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="recurring_templates")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.MEDIUM)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="assigned_recurring_templates")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="created_recurring_templates")
+    rrule = models.CharField(max_length=500, help_text="RFC 5545 RRULE value, e.g. FREQ=WEEKLY;BYDAY=MO,WE")
+    dtstart = models.DateTimeField(help_text="First occurrence; its wall-clock time in `timezone` is kept.")
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    until = models.DateTimeField(null=True, blank=True)
+    count = models.PositiveIntegerField(null=True, blank=True)
+    mode = models.CharField(max_length=16, choices=RecurrenceMode.choices, default=RecurrenceMode.SCHEDULE)
+    lead_time = models.DurationField(default=timedelta(0), help_text="Create each instance this long before it is due.")
+    catch_up = models.CharField(max_length=8, choices=CatchUp.choices, default=CatchUp.ALL)
+    enabled = models.BooleanField(default=True)
+
+    next_occurrence_at = models.DateTimeField(null=True, blank=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_occurrence_at = models.DateTimeField(null=True, blank=True)
+    last_generated_at = models.DateTimeField(null=True, blank=True)
+    instances_created = models.PositiveIntegerField(default=0)
+    instances_cleaned = models.PositiveIntegerField(
+        default=0, help_text="Completed instances removed by the retention cleanup (still part of the history)."
+    )
+    apply_pending = models.BooleanField(default=False)
+    reschedule_pending = models.BooleanField(default=False)
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["enabled", "next_run_at"])]
+
+    def __str__(self):
+        return self.title
