@@ -40,11 +40,12 @@ class ChannelsSerializer(serializers.Serializer):
     in_app = serializers.BooleanField(required=False)
     email = serializers.BooleanField(required=False)
 
-    def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
-        if unknown:
-            raise serializers.ValidationError({k: "Unknown channel; use in_app or email." for k in unknown})
-        return attrs
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({k: ["Unknown channel; use in_app or email."] for k in unknown})
+        return super().to_internal_value(data)
 
 
 class PreferencesSerializer(serializers.Serializer):
