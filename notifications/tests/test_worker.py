@@ -1,0 +1,87 @@
+"""End to end: API -> row in the request's transaction -> real worker over Redis -> real SMTP server."""
+
+import time
+
+import pytest
+
+from notifications import services
+from notifications.models import Notification
+
+TIMEOUT = 20
+
+
+def wait_for(predicate, what, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def parts(message):
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    return text, html
+
+
+@pytest.mark.worker
+def test_assignment_and_mention_emails_arrive_once_even_when_smtp_was_down(
+    cast, api, start_celery_worker, smtp_server, settings
+):
+    settings.NOTIFICATIONS_EMAIL_RETRY_BASE_SECONDS = 0.3
+    settings.NOTIFICATIONS_EMAIL_MAX_ATTEMPTS = 10
+    settings.SITE_URL = "http://tm.test"
+    owner = api(cast.owner)
+    task_id = owner.post("/api/v1/tasks/", {"project": cast.project.pk, "title": "Write docs"}, format="json").json()["id"]
+
+    with start_celery_worker(queues=["notifications"]):
+        # SMTP is down: the assignment is accepted, the email waits and retries.
+        r = owner.patch(f"/api/v1/tasks/{task_id}/", {"assignee": cast.member.pk}, format="json")
+        assert r.status_code == 200
+        assigned = Notification.objects.get(kind="assigned")
+        wait_for(lambda: Notification.objects.filter(pk=assigned.pk, email_attempts__gte=1,
+                                                     email_state="pending").exclude(email_last_error="").exists(),
+                 "a failed first attempt")
+        assigned.refresh_from_db()
+        assert assigned.email_last_error.startswith("ConnectionRefusedError")
+
+        smtp_server.start()
+        wait_for(lambda: smtp_server.inbox.messages, "the assignment email")
+        wait_for(lambda: Notification.objects.filter(pk=assigned.pk, email_state="sent").exists(), "state sent")
+
+        # A mention on a comment, through the API, while everything is up.
+        r = owner.post(f"/api/v1/tasks/{task_id}/comments/", {"body": "@Member please review; cc bob@example.com"},
+                       format="json")
+        assert r.status_code == 201
+        wait_for(lambda: len(smtp_server.inbox.messages) >= 2, "the mention email")
+        mention = Notification.objects.get(kind="mentioned")
+        wait_for(lambda: Notification.objects.filter(pk=mention.pk, email_state="sent").exists(), "mention sent")
+        time.sleep(1.0)  # room for a duplicate to show up, if the claim did not hold
+
+    assigned.refresh_from_db()
+    assert assigned.email_attempts >= 2 and assigned.email_last_error == ""
+    assert len(smtp_server.inbox.messages) == 2  # each email exactly once
+    first, second = smtp_server.inbox.messages
+    assert smtp_server.inbox.envelopes[0][1] == ["member@example.test"]
+
+    assert first["Message-ID"] == f"<notification-{assigned.pk}@tm.test>"
+    assert second["Message-ID"] == f"<notification-{mention.pk}@tm.test>"
+    assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text, html = parts(first)
+    assert 'owner assigned you to "Write docs" in Apollo' in text
+    assert "Write docs" in html and "<a href=" in html
+    text, _ = parts(second)
+    assert "owner mentioned you" in text and "@Member please review" in text
+
+    # The unsubscribe link of the email works without logging in.
+    url = first["List-Unsubscribe"].strip("<>").split("://", 1)[1].split("/", 1)[1]
+    assert api().post("/" + url).status_code == 200
+    assert services.notification_create(recipient=cast.member, kind="assigned", text="x").email_state == "skipped"
+
+    # A redelivered message for an email already sent does nothing.
+    from notifications.tasks import send_email_notification
+
+    assert send_email_notification(assigned.pk)["outcome"] == "nothing_to_do"
+    assert len(smtp_server.inbox.messages) == 2
