@@ -1,1 +1,9 @@
-urlpatterns = []
+from rest_framework.routers import SimpleRouter
+
+from webhooks.api import views
+
+router = SimpleRouter()
+router.register("webhooks", views.WebhookSubscriptionViewSet, basename="webhook")
+router.register(r"webhooks/(?P<webhook_pk>\d+)/deliveries", views.WebhookDeliveryViewSet, basename="webhook-delivery")
+
+urlpatterns = router.urls

@@ -1,0 +1,92 @@
+"""Real HTTP receivers on 127.0.0.1 (http.server in a thread) and webhook factories."""
+
+import http.server
+import threading
+import time
+
+import pytest
+
+
+class Receiver:
+    """An HTTP server recording every request. `script` is a list of responses consumed one per request:
+    (status, headers, body[, delay seconds]); when it is empty the receiver answers 200 "ok"."""
+
+    def __init__(self):
+        self.requests = []
+        self.script = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    receiver.requests.append({"path": self.path, "headers": dict(self.headers.items()),
+                                              "body": body, "at": time.time()})
+                    status, headers, text, *rest = receiver.script.pop(0) if receiver.script else (200, {}, "ok")
+                if rest and rest[0]:
+                    time.sleep(rest[0])
+                data = text.encode() if isinstance(text, str) else text
+                try:
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST  # noqa: N815
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path="/hook", host="127.0.0.1"):
+        return f"http://{host}:{self.port}{path}"
+
+    def respond(self, *responses):
+        with self.lock:
+            self.script.extend(responses)
+
+    def wait_for(self, count, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.requests) >= count:
+                return self.requests
+            time.sleep(0.05)
+        raise AssertionError(f"receiver got {len(self.requests)} requests, expected {count}")
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def canary():
+    """A server on 127.0.0.1 that must never be reached by SSRF-guarded code."""
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def fast_retries(settings):
+    settings.WEBHOOK_RETRY_SCHEDULE = (1.2, 1.2)
+    settings.WEBHOOK_RETRY_JITTER = 0
+    return settings

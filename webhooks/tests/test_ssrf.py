@@ -1,0 +1,140 @@
+"""SSRF guard at create, at update and at every connection; canary servers must receive nothing."""
+
+import time
+
+import pytest
+
+from webhooks import ssrf
+from webhooks.models import WebhookAttempt, WebhookSubscription
+from webhooks.tasks import deliver_webhook
+from webhooks.tests.factories import DeliveryFactory, SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+REFUSED = [
+    "ftp://example.com/hook",
+    "file:///etc/passwd",
+    "gopher://example.com/",
+    "javascript:alert(1)",
+    "http://user:pass@93.184.216.34/hook",
+    "http://user@93.184.216.34/hook",
+    "http:///nohost",
+    "http://127.0.0.1/hook",
+    "http://127.1.2.3:8080/hook",
+    "http://localhost/hook",
+    "http://10.0.0.5/hook",
+    "http://172.16.3.4/hook",
+    "http://192.168.1.1/hook",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://100.64.0.1/hook",
+    "http://0.0.0.0/hook",
+    "http://[::1]/hook",
+    "http://[fc00::1]/hook",
+    "http://[fd12:3456::1]/hook",
+    "http://[fe80::1]/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://[::ffff:169.254.169.254]/hook",
+    "http://2130706433/hook",
+    "http://0x7f.1/hook",
+    "http://0177.0.0.1/hook",
+    "http://224.0.0.1/hook",
+    "http://host.invalid/hook",
+]
+
+
+@pytest.fixture
+def strict(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    return settings
+
+
+@pytest.mark.parametrize("url", REFUSED)
+def test_create_refuses_unsafe_url(cast, api, strict, url):
+    r = api(cast.owner).post("/api/v1/webhooks/", {"project": cast.project.pk, "url": url,
+                                                    "events": ["task.created"]}, format="json")
+    assert r.status_code == 400, r.content
+    assert "url" in r.json()
+    assert not WebhookSubscription.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["http://93.184.216.34/hook", "https://[2606:4700:4700::1111]:8443/x?y=1"])
+def test_create_accepts_public_address(cast, api, strict, url):
+    r = api(cast.owner).post("/api/v1/webhooks/", {"project": cast.project.pk, "url": url,
+                                                    "events": ["task.created"]}, format="json")
+    assert r.status_code == 201, r.content
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_update_refuses_unsafe_url(cast, api, strict, method):
+    sub = SubscriptionFactory(project=cast.project, url="http://93.184.216.34/hook")
+    r = getattr(api(cast.owner), method)(f"/api/v1/webhooks/{sub.pk}/", {
+        "url": "http://169.254.169.254/", "events": ["task.created"]}, format="json")
+    assert r.status_code == 400 and "url" in r.json()
+    sub.refresh_from_db()
+    assert sub.url == "http://93.184.216.34/hook"
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "2130706433", "0x7f.1", "[::ffff:127.0.0.1]"])
+def test_connection_time_check_refuses_private_target(canary, strict, fast_retries, host):
+    """A URL stored while allowed (or a name that now resolves privately) is refused at send time."""
+    d = DeliveryFactory(subscription=SubscriptionFactory(url=canary.url(host=host)))
+    assert deliver_webhook([d.pk])["retrying"] == 1
+    assert WebhookAttempt.objects.get(delivery=d).error_class == "UnsafeTarget"
+    time.sleep(0.2)
+    assert canary.requests == []
+
+
+def test_redirect_to_private_address_is_never_followed(receiver, canary, fast_retries):
+    receiver.respond((307, {"Location": canary.url("/latest/meta-data/")}, ""))
+    d = DeliveryFactory(subscription=SubscriptionFactory(url=receiver.url()))
+    deliver_webhook([d.pk])
+    time.sleep(0.2)
+    assert len(receiver.requests) == 1 and canary.requests == []
+
+
+def test_proxy_environment_is_ignored(receiver, canary, monkeypatch):
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, canary.url("/"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    d = DeliveryFactory(subscription=SubscriptionFactory(url=receiver.url()))
+    assert deliver_webhook([d.pk])["delivered"] == 1
+    assert canary.requests == [] and len(receiver.requests) == 1
+
+
+def test_connects_to_checked_address_with_original_host_header(receiver):
+    """The request goes to the resolved, checked IP; the name only travels in Host (and SNI for https)."""
+    d = DeliveryFactory(subscription=SubscriptionFactory(url=receiver.url(host="localhost")))
+    assert deliver_webhook([d.pk])["delivered"] == 1
+    assert receiver.requests[0]["headers"]["Host"] == f"localhost:{receiver.port}"
+
+
+def test_rebinding_answer_after_check_is_not_used(receiver, canary, monkeypatch, strict):
+    """The address checked is the address connected to: a resolver that answers public first and private
+    later cannot steer the connection (the send path resolves once per attempt and pins that answer)."""
+    import socket
+
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+    real = socket.getaddrinfo
+
+    def rebinding(host, port, *args, **kwargs):
+        if host == "rebind.example":
+            return real(next(answers), port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    target, addresses = ssrf.check_url(canary.url(host="rebind.example"))  # first answer: public
+    assert [str(a) for a in addresses] == ["93.184.216.34"]
+    d = DeliveryFactory(subscription=SubscriptionFactory(url=canary.url(host="rebind.example")))
+    deliver_webhook([d.pk])  # second answer: loopback, refused before any connection
+    assert WebhookAttempt.objects.get(delivery=d).error_class == "UnsafeTarget"
+    assert canary.requests == []
+
+
+@pytest.mark.parametrize("address,public", [
+    ("8.8.8.8", True), ("2606:4700::1111", True), ("::ffff:8.8.8.8", True),
+    ("127.0.0.1", False), ("::ffff:10.0.0.1", False), ("100.127.255.254", False), ("fe80::1%eth0", False),
+    ("0.0.0.0", False), ("::", False), ("192.0.2.1", False), ("198.18.0.1", False),
+])
+def test_address_classification(address, public):
+    assert ssrf.is_public(ssrf.unwrap(address)) is public
