@@ -1,0 +1,90 @@
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from analytics.exports import EXPORT_FIELDS
+from analytics.models import ExportFormat, ExportJob, ExportStatus
+
+
+class CycleTimeSerializer(serializers.Serializer):
+    median = serializers.FloatField(allow_null=True, help_text="Seconds, linear interpolation (percentile_cont).")
+    p90 = serializers.FloatField(allow_null=True)
+    sample_size = serializers.IntegerField()
+
+
+class DayCountSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    completed = serializers.IntegerField()
+
+
+class ThroughputSerializer(serializers.Serializer):
+    days = serializers.IntegerField()
+    total = serializers.IntegerField()
+    per_day = DayCountSerializer(many=True)
+
+
+class CountsSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    completed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    open = serializers.IntegerField()
+    overdue = serializers.IntegerField()
+    completion_rate = serializers.FloatField(allow_null=True)
+
+
+class AssigneeMetricsSerializer(CountsSerializer):
+    assignee_id = serializers.IntegerField(allow_null=True)
+    username = serializers.CharField(allow_null=True)
+
+
+class MetricsSerializer(CountsSerializer):
+    as_of = serializers.DateTimeField()
+    cycle_time_seconds = CycleTimeSerializer()
+    throughput = ThroughputSerializer()
+
+
+class ProjectMetricsSerializer(MetricsSerializer):
+    by_assignee = AssigneeMetricsSerializer(many=True)
+
+
+class UserAnalyticsSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    user = serializers.IntegerField(source="user_id")
+    computed_at = serializers.DateTimeField()
+    metrics = MetricsSerializer(source="data")
+
+
+class ProjectAnalyticsSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    project = serializers.IntegerField(source="project_id")
+    computed_at = serializers.DateTimeField()
+    metrics = ProjectMetricsSerializer(source="data")
+
+
+class ExportCreateSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=ExportFormat.choices)
+    project = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    filters = serializers.DictField(required=False, help_text="The task list's filters: project, status (list), "
+                                    "assignee, due_before, due_after, search.")
+    fields = serializers.ListField(child=serializers.ChoiceField(choices=sorted(EXPORT_FIELDS)), required=False,
+                                   allow_empty=False)
+
+
+class ExportOutputSerializer(serializers.ModelSerializer):
+    # A plain string: an enum named "status" would collide with the task status enum in the schema.
+    status = serializers.CharField(read_only=True, help_text="pending, running, succeeded or failed.")
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportJob
+        fields = ["id", "format", "project", "filters", "fields", "status", "progress", "row_count", "total",
+                  "error", "download_url", "created_at", "started_at", "finished_at", "expires_at"]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_download_url(self, job):
+        if job.status != ExportStatus.SUCCEEDED or not job.file:
+            return None
+        path = reverse("export-download", kwargs={"pk": job.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path

@@ -1,0 +1,256 @@
+"""Writes: analytics snapshots, export jobs (create, run, clean up) and the periodic precompute."""
+
+import logging
+import os
+import tempfile
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from analytics import conf, metrics
+from analytics.exports import DEFAULT_FIELDS, EXPORT_FIELDS, WRITERS
+from analytics.models import AnalyticsSnapshot, ExportFormat, ExportJob, ExportStatus, Scope
+from core.enqueue import enqueue_on_commit, publish_now_rollback_unsafe
+from core.exceptions import ApplicationError, Conflict
+from tasks_app.models import Project, Task
+from tasks_app.selectors import TaskFilter, project_list, task_list
+
+logger = logging.getLogger(__name__)
+
+
+# --- snapshots -------------------------------------------------------------
+def _snapshot_save(*, scope, target, data, computed_at):
+    """Upsert the scope's snapshot; an older computation never overwrites a newer one."""
+    lookup = {"scope": scope, f"{scope}_id": target}
+    if AnalyticsSnapshot.objects.filter(**lookup, computed_at__lte=computed_at).update(
+            data=data, computed_at=computed_at):
+        return AnalyticsSnapshot.objects.get(**lookup)
+    try:
+        with transaction.atomic():
+            return AnalyticsSnapshot.objects.create(**lookup, data=data, computed_at=computed_at)
+    except IntegrityError:  # a concurrent or newer computation got there first
+        return AnalyticsSnapshot.objects.get(**lookup)
+
+
+def analytics_user_refresh(*, user_id, now=None):
+    now = now or timezone.now()
+    return _snapshot_save(scope=Scope.USER, target=user_id, data=metrics.user_metrics(user_id=user_id, now=now),
+                          computed_at=now)
+
+
+def analytics_project_refresh(*, project_id, now=None):
+    now = now or timezone.now()
+    return _snapshot_save(scope=Scope.PROJECT, target=project_id,
+                          data=metrics.project_metrics(project_id=project_id, now=now), computed_at=now)
+
+
+def _fresh(snapshot, now):
+    return snapshot is not None and snapshot.computed_at >= now - conf.snapshot_max_age()
+
+
+def analytics_user_current(*, user):
+    """The user's snapshot, computed now if missing or older than ANALYTICS_SNAPSHOT_MAX_AGE."""
+    now = timezone.now()
+    snapshot = AnalyticsSnapshot.objects.filter(scope=Scope.USER, user=user).first()
+    return snapshot if _fresh(snapshot, now) else analytics_user_refresh(user_id=user.pk, now=now)
+
+
+def analytics_project_current(*, project):
+    """The project's snapshot (the caller has checked visibility), computed now if missing or stale."""
+    now = timezone.now()
+    snapshot = AnalyticsSnapshot.objects.filter(scope=Scope.PROJECT, project=project).first()
+    return snapshot if _fresh(snapshot, now) else analytics_project_refresh(project_id=project.pk, now=now)
+
+
+def _keyset_ids(qs, field, batch):
+    last = None
+    while True:
+        page = qs.filter(**({f"{field}__gt": last} if last is not None else {})).order_by(field)[:batch]
+        ids = list(page)
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def analytics_precompute(*, now=None):
+    """Queue a refresh for every active user and project, in batches; then remove expired export files.
+
+    Active: a task assigned to the user (or in the non-archived project) was created or changed in the
+    last ANALYTICS_ACTIVE_DAYS days (updated_at is set on creation and on every change).
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=conf.active_days())
+    batch = conf.precompute_batch()
+    users = Task.objects.filter(assignee__isnull=False, updated_at__gte=cutoff).values_list(
+        "assignee_id", flat=True).distinct()
+    projects = Project.objects.filter(archived=False, tasks__updated_at__gte=cutoff).values_list(
+        "id", flat=True).distinct()
+    report = {"users": 0, "projects": 0}
+    for key, qs, field, task_name in (("users", users, "assignee_id", "analytics.compute_user_analytics"),
+                                      ("projects", projects, "id", "analytics.compute_project_analytics")):
+        for ids in _keyset_ids(qs, field, batch):
+            for pk in ids:
+                if not publish_now_rollback_unsafe(task_name, args=[pk]):
+                    logger.warning("precompute stopped: broker unavailable; the next run refreshes the rest")
+                    report["expired_files_removed"] = export_cleanup_expired(now=now)
+                    return report
+                report[key] += 1
+    report["expired_files_removed"] = export_cleanup_expired(now=now)
+    return report
+
+
+# --- exports ---------------------------------------------------------------
+def _normalize_filters(filters):
+    """Check filters like the task list endpoint does; return them as plain JSON (status always a list)."""
+    if filters is None:
+        return {}
+    if not isinstance(filters, dict):
+        raise ApplicationError("Invalid filters.", fields={"filters": "Must be an object."})
+    errors, clean = {}, {}
+    for key, value in filters.items():
+        if key not in TaskFilter.base_filters:
+            errors[f"filters.{key}"] = f"Unknown filter. Allowed: {', '.join(sorted(TaskFilter.base_filters))}."
+        elif key == "status":
+            values = value if isinstance(value, list) else [value]
+            if not all(isinstance(v, str) for v in values):
+                errors["filters.status"] = "Must be a status or a list of statuses."
+            else:
+                clean[key] = values
+        elif isinstance(value, (str, int)) and not isinstance(value, bool):
+            clean[key] = str(value)
+        else:
+            errors[f"filters.{key}"] = "Must be a string or a number."
+    if not errors:
+        form = TaskFilter(clean, queryset=Task.objects.none()).form
+        if not form.is_valid():
+            errors = {f"filters.{k}": v for k, v in form.errors.items()}
+    if errors:
+        raise ApplicationError("Invalid filters.", fields=errors)
+    return clean
+
+
+def _normalize_fields(fields):
+    if fields is None:
+        return list(DEFAULT_FIELDS)
+    if not isinstance(fields, list) or not fields:
+        raise ApplicationError("Invalid fields.", fields={"fields": "Must be a non-empty list of field names."})
+    unknown = [f for f in fields if f not in EXPORT_FIELDS]
+    if unknown:
+        raise ApplicationError("Invalid fields.", fields={"fields": f"Unknown: {', '.join(map(str, unknown))}."})
+    if len(set(fields)) != len(fields):
+        raise ApplicationError("Invalid fields.", fields={"fields": "Each field may appear once."})
+    return list(fields)
+
+
+def export_create(*, requester, format, project_id=None, filters=None, fields=None, idempotency_key=""):
+    """Create a pending export job and queue it. Returns (job, created).
+
+    With an Idempotency-Key, a repeat returns the first job; the same key with other parameters is a 409.
+    """
+    if format not in ExportFormat.values:
+        raise ApplicationError("Invalid format.", fields={"format": f"Must be one of: {', '.join(ExportFormat.values)}."})
+    if project_id is not None and not project_list(user=requester).filter(pk=project_id).exists():
+        raise ApplicationError("Invalid project.", fields={"project": "Project not found."})
+    params = {"format": format, "project_id": project_id, "filters": _normalize_filters(filters),
+              "fields": _normalize_fields(fields)}
+    idempotency_key = idempotency_key or ""
+    if len(idempotency_key) > 255:
+        raise ApplicationError("Invalid Idempotency-Key.", fields={"idempotency_key": "At most 255 characters."})
+    if idempotency_key:
+        existing = ExportJob.objects.filter(requester=requester, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replay(existing, params), False
+    try:
+        with transaction.atomic():
+            job = ExportJob.objects.create(requester=requester, idempotency_key=idempotency_key,
+                                           expires_at=timezone.now() + conf.export_ttl(), **params)
+            enqueue_on_commit("analytics.export_tasks_async", args=[job.pk])
+    except IntegrityError:  # the same key raced us: the other request's job wins
+        existing = ExportJob.objects.get(requester=requester, idempotency_key=idempotency_key)
+        return _replay(existing, params), False
+    return job, True
+
+
+def _replay(job, params):
+    if any(getattr(job, key) != value for key, value in params.items()):
+        raise Conflict("This Idempotency-Key was used with other parameters.",
+                       fields={"idempotency_key": "Already used for a different export."}, code="idempotency_conflict")
+    return job
+
+
+def _export_rows(job):
+    filters = dict(job.filters or {})
+    qs = task_list(user=job.requester, filters=filters or None)
+    if job.project_id is not None:
+        qs = qs.filter(project_id=job.project_id)
+    return qs.order_by("id")
+
+
+def export_run(*, job_id):
+    """Write the job's file. Idempotent: only a pending job (or a running one past the time limit) runs."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=conf.EXPORT_TIME_LIMIT)
+    claimed = ExportJob.objects.filter(pk=job_id).filter(
+        Q(status=ExportStatus.PENDING) | Q(status=ExportStatus.RUNNING, started_at__lt=stale)
+    ).update(status=ExportStatus.RUNNING, started_at=now, progress=0, row_count=0, error="")
+    if not claimed:
+        return {"job": job_id, "ran": False}
+    job = ExportJob.objects.select_related("requester").get(pk=job_id)
+    fd, path = tempfile.mkstemp(prefix=f"export-{job.pk}-", suffix=f".{job.format}", dir=conf.export_tmp_dir())
+    os.close(fd)
+    try:
+        qs = _export_rows(job)
+        total = qs.count()
+        ExportJob.objects.filter(pk=job.pk).update(total=total)
+
+        def on_progress(written):
+            ExportJob.objects.filter(pk=job.pk).update(
+                row_count=written, progress=min(99, written * 100 // total) if total else 0)
+
+        rows = qs.values_list(*[EXPORT_FIELDS[f] for f in job.fields]).iterator(chunk_size=conf.export_chunk_size())
+        written = WRITERS[job.format](path, fields=job.fields, rows=rows, batch_size=conf.export_progress_every(),
+                                      on_progress=on_progress)
+        with open(path, "rb") as fh:
+            job.file.save(f"tasks-export-{job.pk}.{job.format}", File(fh), save=False)
+        ExportJob.objects.filter(pk=job.pk).update(
+            status=ExportStatus.SUCCEEDED, file=job.file.name, progress=100, row_count=written,
+            finished_at=timezone.now())
+        return {"job": job.pk, "ran": True, "status": ExportStatus.SUCCEEDED, "rows": written}
+    except Exception as exc:
+        error = "; ".join(exc.messages) if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
+        logger.warning("export %s failed: %s", job.pk, type(exc).__name__)
+        ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.FAILED, error=error[:2000],
+                                                   finished_at=timezone.now())
+        return {"job": job.pk, "ran": True, "status": ExportStatus.FAILED}
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def export_cleanup_expired(*, now=None, batch=500):
+    """Delete the files of expired exports (the rows stay, so their download answers 410). Returns the count."""
+    now = now or timezone.now()
+    removed = 0
+    while True:
+        jobs = list(ExportJob.objects.filter(expires_at__lt=now).exclude(file="").only("id", "file")[:batch])
+        if not jobs:
+            return removed
+        for job in jobs:
+            job.file.storage.delete(job.file.name)
+        ExportJob.objects.filter(pk__in=[j.pk for j in jobs]).update(file="")
+        removed += len(jobs)
+
+
+class AnalyticsService:
+    """The spec's names for the analytics operations."""
+
+    compute_user_analytics = staticmethod(analytics_user_refresh)
+    compute_project_analytics = staticmethod(analytics_project_refresh)
+    precompute_analytics = staticmethod(analytics_precompute)
+    export_tasks = staticmethod(export_create)
+    run_export = staticmethod(export_run)

@@ -1,0 +1,269 @@
+"""Exports: validation, idempotency, permissions, expiry, file content, progress, failure (no worker)."""
+
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.utils import timezone
+
+from analytics import services
+from analytics.models import ExportJob, ExportStatus
+from analytics.tests.conftest import bulk_tasks, read_csv, read_xlsx
+from analytics.tests.factories import ExportJobFactory
+from tasks_app.models import Status, Task
+from tasks_app.tests.factories import ProjectFactory, TaskFactory
+
+
+def post(client, body, key=None):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.post("/api/v1/exports/", body, format="json", **headers)
+
+
+class TestCreateValidation:
+    @pytest.mark.parametrize("body, field", [
+        ({"format": "pdf"}, "format"),
+        ({}, "format"),
+        ({"format": "csv", "fields": ["title", "password"]}, "fields"),
+        ({"format": "csv", "fields": []}, "fields"),
+        ({"format": "csv", "fields": ["title", "title"]}, "fields"),
+        ({"format": "csv", "filters": {"due_before": "not-a-date"}}, "filters.due_before"),
+        ({"format": "csv", "filters": {"status": ["bogus"]}}, "filters.status"),
+        ({"format": "csv", "filters": {"owner": "1"}}, "filters.owner"),
+        ({"format": "csv", "filters": {"assignee": {"x": 1}}}, "filters.assignee"),
+        ({"format": "csv", "filters": "status=done"}, "filters"),
+        ({"format": "csv", "project": "abc"}, "project"),
+    ])
+    def test_bad_input_is_400_on_the_field(self, cast, api, body, field):
+        r = post(api(cast.member), body)
+        assert r.status_code == 400, r.content
+        assert field in r.json()
+        assert not ExportJob.objects.exists()
+
+    def test_project_the_requester_cannot_see_is_400(self, cast, api):
+        r = post(api(cast.outsider), {"format": "csv", "project": cast.project.pk})
+        assert r.status_code == 400 and "project" in r.json()
+        assert not ExportJob.objects.exists()
+
+    def test_accepted_job_is_pending_with_defaults(self, cast, api):
+        r = post(api(cast.viewer), {"format": "xlsx", "project": cast.project.pk, "filters": {"status": "done"}})
+        assert r.status_code == 202
+        body = r.json()
+        assert (body["status"], body["progress"], body["download_url"]) == ("pending", 0, None)
+        job = ExportJob.objects.get(pk=body["id"])
+        assert job.filters == {"status": ["done"]} and job.fields[:3] == ["id", "project", "title"]
+        assert timedelta(days=6, hours=23) < job.expires_at - job.created_at <= timedelta(days=7)
+
+
+class TestIdempotency:
+    def test_same_key_returns_the_same_job(self, cast, api):
+        client = api(cast.member)
+        first = post(client, {"format": "csv"}, key="abc-1")
+        again = post(client, {"format": "csv"}, key="abc-1")
+        assert first.status_code == again.status_code == 202
+        assert first.json()["id"] == again.json()["id"]
+        assert ExportJob.objects.count() == 1
+
+    def test_key_is_per_requester(self, cast, api):
+        a = post(api(cast.member), {"format": "csv"}, key="k")
+        b = post(api(cast.owner), {"format": "csv"}, key="k")
+        assert a.json()["id"] != b.json()["id"]
+
+    def test_same_key_other_parameters_is_409(self, cast, api):
+        client = api(cast.member)
+        post(client, {"format": "csv"}, key="k2")
+        r = post(client, {"format": "xlsx"}, key="k2")
+        assert r.status_code == 409 and "idempotency_key" in r.json()
+        assert ExportJob.objects.count() == 1
+
+    def test_without_key_each_post_is_a_new_job(self, cast, api):
+        client = api(cast.member)
+        assert post(client, {"format": "csv"}).json()["id"] != post(client, {"format": "csv"}).json()["id"]
+
+
+class TestPermissionsAndExpiry:
+    @pytest.fixture
+    def done_job(self, cast, media):
+        TaskFactory(project=cast.project, title="x")
+        job = ExportJobFactory(requester=cast.member)
+        services.export_run(job_id=job.pk)
+        job.refresh_from_db()
+        assert job.status == ExportStatus.SUCCEEDED
+        return job
+
+    @pytest.mark.parametrize("who", ["owner", "outsider", "staff", "viewer"])
+    def test_only_the_requester_sees_or_downloads(self, cast, api, done_job, who):
+        client = api(cast.user(who))
+        assert client.get(f"/api/v1/exports/{done_job.pk}/").status_code == 404
+        assert client.get(f"/api/v1/exports/{done_job.pk}/download/").status_code == 404
+
+    def test_anonymous_is_401(self, api, done_job):
+        assert api().get(f"/api/v1/exports/{done_job.pk}/download/").status_code == 401
+
+    def test_requester_downloads_until_expiry_then_410(self, cast, api, done_job):
+        client = api(cast.member)
+        body = client.get(f"/api/v1/exports/{done_job.pk}/").json()
+        assert body["download_url"].endswith(f"/api/v1/exports/{done_job.pk}/download/")
+        r = client.get(f"/api/v1/exports/{done_job.pk}/download/")
+        assert r.status_code == 200
+        assert read_csv(b"".join(r.streaming_content))[0] == ["id", "title", "status"]
+        ExportJob.objects.filter(pk=done_job.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+        assert client.get(f"/api/v1/exports/{done_job.pk}/download/").status_code == 410
+
+    def test_unfinished_export_download_is_409(self, cast, api):
+        job = ExportJobFactory(requester=cast.member)
+        assert api(cast.member).get(f"/api/v1/exports/{job.pk}/download/").status_code == 409
+
+    def test_non_numeric_id_is_404(self, cast, api):
+        assert api(cast.member).get("/api/v1/exports/abc/").status_code == 404
+
+    def test_cleanup_removes_only_expired_files(self, cast, api, done_job, media):
+        fresh = ExportJobFactory(requester=cast.member)
+        fresh.file.save("fresh.csv", ContentFile(b"id\n"))
+        ExportJob.objects.filter(pk=done_job.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+        assert default_storage.exists(done_job.file.name)
+        assert services.export_cleanup_expired() == 1
+        assert not default_storage.exists(done_job.file.name)
+        assert default_storage.exists(fresh.file.name)
+        done_job.refresh_from_db()
+        assert not done_job.file
+        assert api(cast.member).get(f"/api/v1/exports/{done_job.pk}/download/").status_code == 410
+        assert services.export_cleanup_expired() == 0
+
+
+class TestRun:
+    def test_csv_and_xlsx_hold_the_same_rows_only_visible_tasks(self, cast, media):
+        due = datetime(2026, 5, 1, 7, 30, tzinfo=UTC)
+        TaskFactory(project=cast.project, title="Plan", assignee=cast.member, due_at=due, priority=3)
+        TaskFactory(project=cast.project, title="Ship", status=Status.DONE, completed_at=due)
+        TaskFactory(project=ProjectFactory(), title="Hidden from member")
+        fields = ["id", "title", "status", "priority", "assignee", "due_at", "completed_at"]
+        tables = {}
+        for fmt in ("csv", "xlsx"):
+            job = ExportJobFactory(requester=cast.member, format=fmt, fields=fields)
+            assert services.export_run(job_id=job.pk)["status"] == "succeeded"
+            job.refresh_from_db()
+            assert (job.row_count, job.total, job.progress) == (2, 2, 100)
+            with job.file.open("rb") as fh:
+                tables[fmt] = (read_csv if fmt == "csv" else read_xlsx)(fh.read())
+        assert tables["csv"] == tables["xlsx"]
+        assert tables["csv"][0] == fields
+        plan = Task.objects.get(title="Plan")
+        assert tables["csv"][1] == [str(plan.pk), "Plan", "todo", "3", "member", "2026-05-01T07:30:00+00:00", ""]
+        assert tables["csv"][2][1:3] == ["Ship", "done"] and tables["csv"][2][6] == "2026-05-01T07:30:00+00:00"
+
+    def test_filters_and_project_apply(self, cast, media):
+        TaskFactory(project=cast.project, title="a", status=Status.DONE)
+        TaskFactory(project=cast.project, title="b", status=Status.TODO)
+        other = ProjectFactory(owner=cast.member)
+        TaskFactory(project=other, title="c", status=Status.DONE)
+        job = ExportJobFactory(requester=cast.member, project=cast.project, filters={"status": ["done"]},
+                               fields=["title"])
+        services.export_run(job_id=job.pk)
+        job.refresh_from_db()
+        with job.file.open("rb") as fh:
+            assert read_csv(fh.read()) == [["title"], ["a"]]
+
+    @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+    def test_formulas_are_escaped(self, cast, media, fmt):
+        titles = ["=1+1", "+SUM(A1)", "-2", "@cmd", "\tTab", "\rCR", "plain", " =spaced", "a=b"]
+        for title in titles:
+            TaskFactory(project=cast.project, title=title, description="=HYPERLINK(\"http://x\")")
+        job = ExportJobFactory(requester=cast.member, format=fmt, fields=["title", "description"])
+        services.export_run(job_id=job.pk)
+        job.refresh_from_db()
+        with job.file.open("rb") as fh:
+            rows = (read_csv if fmt == "csv" else read_xlsx)(fh.read())[1:]
+        cr = "'\rCR" if fmt == "csv" else "'\nCR"  # XLSX is XML: a CR is read back as LF, so it is written as LF
+        assert [r[0] for r in rows] == ["'=1+1", "'+SUM(A1)", "'-2", "'@cmd", "'\tTab", cr, "plain",
+                                        " =spaced", "a=b"]
+        assert {r[1] for r in rows} == {"'=HYPERLINK(\"http://x\")"}
+
+    def test_xlsx_drops_control_characters_instead_of_failing(self, cast, media):
+        TaskFactory(project=cast.project, title="bell\x07here")
+        job = ExportJobFactory(requester=cast.member, format="xlsx", fields=["title"])
+        assert services.export_run(job_id=job.pk)["status"] == "succeeded"
+        with ExportJob.objects.get(pk=job.pk).file.open("rb") as fh:
+            assert read_xlsx(fh.read())[1] == ["bellhere"]
+
+    def test_progress_moves_from_0_to_100_every_few_hundred_rows(self, cast, media, settings):
+        settings.ANALYTICS_EXPORT_PROGRESS_EVERY = 100
+        settings.ANALYTICS_EXPORT_CHUNK_SIZE = 250
+        bulk_tasks(cast.project, 1200)
+        job = ExportJobFactory(requester=cast.member)
+        seen = []
+
+        def record(execute, sql, params, many, context):
+            result = execute(sql, params, many, context)
+            if sql.startswith('UPDATE "analytics_exportjob"'):
+                seen.append(ExportJob.objects.values_list("progress", flat=True).get(pk=job.pk))
+            return result
+
+        with connection.execute_wrapper(record):
+            services.export_run(job_id=job.pk)
+        # claim, total, one write per 100 rows (capped at 99 until the file is stored), done
+        assert seen == [0, 0, 8, 16, 25, 33, 41, 50, 58, 66, 75, 83, 91, 99, 100]
+        assert ExportJob.objects.get(pk=job.pk).row_count == 1200
+
+    def test_a_succeeded_job_is_not_redone(self, cast, media):
+        TaskFactory(project=cast.project)
+        job = ExportJobFactory(requester=cast.member)
+        assert services.export_run(job_id=job.pk)["ran"] is True
+        name = ExportJob.objects.get(pk=job.pk).file.name
+        assert services.export_run(job_id=job.pk) == {"job": job.pk, "ran": False}
+        assert ExportJob.objects.get(pk=job.pk).file.name == name
+
+    def test_running_job_is_left_alone_until_past_the_time_limit(self, cast, media):
+        from analytics import conf
+
+        job = ExportJobFactory(requester=cast.member, status=ExportStatus.RUNNING, started_at=timezone.now())
+        assert services.export_run(job_id=job.pk)["ran"] is False
+        ExportJob.objects.filter(pk=job.pk).update(
+            started_at=timezone.now() - timedelta(seconds=conf.EXPORT_TIME_LIMIT + 1))
+        assert services.export_run(job_id=job.pk)["status"] == "succeeded"
+
+    def test_bad_stored_filters_fail_with_the_error_and_no_file(self, cast, media):
+        job = ExportJobFactory(requester=cast.member, filters={"due_before": "garbage"})
+        assert services.export_run(job_id=job.pk)["status"] == "failed"
+        job.refresh_from_db()
+        assert job.status == "failed" and "date" in job.error.lower()
+        assert not job.file and os.listdir(media / "tmp") == []
+
+    def test_storage_failure_fails_the_job_and_leaves_no_file(self, cast, media, settings):
+        TaskFactory(project=cast.project)
+        blocker = media / "not-a-dir"
+        blocker.write_text("a file where the media directory should be")
+        settings.MEDIA_ROOT = str(blocker)
+        job = ExportJobFactory(requester=cast.member)
+        assert services.export_run(job_id=job.pk)["status"] == "failed"
+        job.refresh_from_db()
+        assert job.status == "failed" and job.error and not job.file and job.progress < 100
+        assert os.listdir(media / "tmp") == []
+        assert blocker.read_text().startswith("a file")
+
+
+def test_export_list_is_paginated_with_constant_queries(cast, api, django_assert_num_queries):
+    for _ in range(3):
+        ExportJobFactory(requester=cast.member)
+    ExportJobFactory(requester=cast.owner)
+    client = api(cast.member)
+    with django_assert_num_queries(2):  # count + page
+        r = client.get("/api/v1/exports/")
+    assert r.json()["count"] == 3
+    for _ in range(10):
+        ExportJobFactory(requester=cast.member)
+    with django_assert_num_queries(2):
+        assert client.get("/api/v1/exports/").json()["count"] == 13
+
+
+def test_pending_exports_are_registered_with_the_sweep(cast):
+    from core import outbox
+
+    box = outbox.registered()["analytics.export"]
+    assert box.task_name == "analytics.export_tasks_async"
+    pending = ExportJobFactory(requester=cast.member)
+    ExportJobFactory(requester=cast.member, status=ExportStatus.SUCCEEDED)
+    ExportJobFactory(requester=cast.member, status=ExportStatus.RUNNING, started_at=timezone.now())
+    assert list(box.queryset().values_list("pk", flat=True)) == [pending.pk]
