@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.template.loader import render_to_string
@@ -120,11 +120,15 @@ def notify_comment_mention(*, comment, actor=None, previous_body=None):
     for user in recipients:
         if user.pk in already:
             continue
-        notification = _notification_write(
-            recipient=user, kind=Kind.MENTIONED, actor=actor, task=comment.task, comment=comment,
-            text=f"{_display_name(actor)} mentioned you on \u201c{comment.task.title}\u201d",
-            email_task=MENTION_TASK,
-        )
+        try:
+            with transaction.atomic():  # a concurrent edit may have notified them first (unique constraint)
+                notification = _notification_write(
+                    recipient=user, kind=Kind.MENTIONED, actor=actor, task=comment.task, comment=comment,
+                    text=f"{_display_name(actor)} mentioned you on \u201c{comment.task.title}\u201d",
+                    email_task=MENTION_TASK,
+                )
+        except IntegrityError:
+            continue
         if notification is not None:
             written.append(notification)
     return written

@@ -133,6 +133,12 @@ class TestUnsubscribe:
         n = services.notification_create(recipient=cast.member, kind="assigned", text="x")
         assert n.email_state == "skipped"
 
+    def test_rfc8058_one_click_post_body_is_accepted(self, cast, api):
+        r = api().post("/" + self._url(cast.member, "mentioned"), data="List-Unsubscribe=One-Click",
+                       content_type="application/x-www-form-urlencoded")
+        assert r.status_code == 200
+        assert NotificationPreference.objects.get(user=cast.member, kind="mentioned").email is False
+
     def test_tampered_token_is_400(self, cast, api):
         url = "/" + self._url(cast.member, "assigned")
         r = api().post(url[:-3] + "xx/")

@@ -104,7 +104,7 @@ class TestFailures:
         assert assigned.enqueued_at is not None  # the sweep leaves it to the retry
         assert 0 < exc.value.countdown <= 60
 
-    def test_after_max_attempts_the_row_is_failed(self, assigned, smtp_server, settings):
+    def test_after_max_attempts_the_row_is_failed(self, assigned, smtp_server, settings, caplog):
         settings.NOTIFICATIONS_EMAIL_MAX_ATTEMPTS = 2
         with pytest.raises(services.EmailRetry):
             services.notification_email_deliver(notification_id=assigned.pk)
@@ -115,6 +115,7 @@ class TestFailures:
         assert assigned.email_last_error.startswith("ConnectionRefusedError")
         # A failed row is final: nothing re-sends it.
         assert services.notification_email_deliver(notification_id=assigned.pk)["outcome"] == "nothing_to_do"
+        assert "failed after 2 attempts" in caplog.text and "@" not in caplog.text
 
     def test_refused_recipient_fails_without_retry_and_without_logging_the_address(self, assigned, smtp_server):
         class Refuse:
