@@ -56,7 +56,10 @@ def publish_now_rollback_unsafe(task_name, *, args=(), kwargs=None, countdown=No
     try:
         app.send_task(
             task_name, args=list(args or ()), kwargs=kwargs or {}, countdown=countdown,
-            argsrepr=masked_repr(list(args or ())), kwargsrepr=masked_repr(kwargs or {}), **options,
+            argsrepr=masked_repr(list(args or ())), kwargsrepr=masked_repr(kwargs or {}),
+            # Routes publish to the anonymous direct exchange: on Redis that is an LPUSH onto the
+            # queue's list, which needs no binding, so skip kombu's per-publish declare.
+            declare=[], **options,
         )
     except BROKER_ERRORS as exc:
         logger.warning("publish of %s failed (%s); the row stays pending for the sweep", task_name, type(exc).__name__)

@@ -20,6 +20,8 @@ BROKER_VISIBILITY_TIMEOUT = 3600
 MAX_COUNTDOWN_SECONDS = 60
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", _redis_url)
+# kombu's Redis transport with one reused client per channel (see core/broker.py).
+CELERY_BROKER_TRANSPORT = "core.broker:Transport" if CELERY_BROKER_URL.startswith("redis://") else None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
 CELERY_BROKER_TRANSPORT_OPTIONS = {
