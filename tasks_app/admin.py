@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from tasks_app.models import Comment, Membership, Profile, Project, Task
+from tasks_app.models import Comment, Membership, Profile, Project, RecurringTaskTemplate, Task
 
 
 class MembershipInline(admin.TabularInline):
@@ -30,7 +30,7 @@ class TaskAdmin(admin.ModelAdmin):
     list_display = ["id", "title", "project", "status", "priority", "assignee", "due_at"]
     list_filter = ["status", "priority"]
     search_fields = ["title"]
-    raw_id_fields = ["project", "assignee", "created_by"]
+    raw_id_fields = ["project", "assignee", "created_by", "recurring_template"]
     list_select_related = ["project", "assignee"]
 
 
@@ -44,3 +44,15 @@ class CommentAdmin(admin.ModelAdmin):
 class ProfileAdmin(admin.ModelAdmin):
     list_display = ["user", "timezone", "morning_hour"]
     raw_id_fields = ["user"]
+
+
+@admin.register(RecurringTaskTemplate)
+class RecurringTaskTemplateAdmin(admin.ModelAdmin):
+    list_display = ["id", "title", "project", "rrule", "timezone", "mode", "enabled", "next_occurrence_at",
+                    "instances_created"]
+    list_filter = ["enabled", "mode", "catch_up"]
+    search_fields = ["title"]
+    raw_id_fields = ["project", "assignee", "created_by"]
+    list_select_related = ["project"]
+    readonly_fields = ["next_occurrence_at", "next_run_at", "last_occurrence_at", "last_generated_at",
+                       "instances_created", "instances_cleaned", "apply_pending", "reschedule_pending", "version"]

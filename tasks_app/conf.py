@@ -17,5 +17,4 @@ DEFAULTS = {
     # Completed (done) instances older than this are deleted by cleanup_completed_recurring_instances.
     "RECURRING_CLEANUP_AFTER_DAYS": 180,
     "RECURRING_CLEANUP_BATCH": 1000,
-    "RECURRING_PREVIEW_MAX": 100,
 }

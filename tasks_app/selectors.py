@@ -2,10 +2,12 @@
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.utils import timezone as dj_timezone
 
 from core.exceptions import NotFound
-from tasks_app.models import Comment, Membership, Project, Status, Task
+from tasks_app.models import Comment, Membership, Project, RecurrenceMode, RecurringTaskTemplate, Status, Task
+from tasks_app.recurrence import Schedule
 
 User = get_user_model()
 
@@ -105,3 +107,51 @@ def users_by_usernames(*, usernames):
     for name in usernames:
         q |= Q(username__iexact=name)
     return User.objects.filter(q)
+
+
+class RecurringTemplateFilter(django_filters.FilterSet):
+    project = django_filters.NumberFilter(field_name="project_id")
+    enabled = django_filters.BooleanFilter()
+    mode = django_filters.CharFilter()
+
+    class Meta:
+        model = RecurringTaskTemplate
+        fields = ["project", "enabled", "mode"]
+
+
+def recurring_template_list(*, user, filters=None):
+    """Templates in projects the user can see, with their history count (cleaned + done instances)."""
+    qs = RecurringTaskTemplate.objects.all()
+    if not user.is_staff:
+        qs = qs.filter(project__memberships__user=user)
+    if filters:
+        fs = RecurringTemplateFilter(filters, queryset=qs)
+        if not fs.is_valid():
+            from django.core.exceptions import ValidationError
+
+            raise ValidationError(fs.errors)
+        qs = fs.qs
+    return (qs.select_related("project", "assignee", "created_by")
+            .annotate(completed_instances=F("instances_cleaned") + Count(
+                "instances", filter=Q(instances__status=Status.DONE)))
+            .order_by("id"))
+
+
+def recurring_template_get(*, user, template_id):
+    template = recurring_template_list(user=user).filter(pk=template_id).first()
+    if template is None:
+        raise NotFound("Recurring task not found.", code="not_found")
+    return template
+
+
+def recurring_preview(*, template, count, now=None):
+    """The next `count` occurrences at or after now as (utc, local) pairs.
+
+    In after_completion mode only the next occurrence is known (later ones depend on completion).
+    """
+    schedule = Schedule.for_template(template)
+    if template.mode == RecurrenceMode.AFTER_COMPLETION:
+        occurrences = [template.next_occurrence_at] if template.next_occurrence_at else []
+    else:
+        occurrences = schedule.take(count, now or dj_timezone.now())
+    return [(o, schedule.local(o)) for o in occurrences]

@@ -5,13 +5,37 @@ Domain events (tasks_app.signals) are sent inside the transaction so the side-ef
 apps write commit together with the change.
 """
 
-from django.db import transaction
-from django.utils import timezone
+import collections
+import itertools
+import logging
+from datetime import datetime, timedelta
 
-from core.exceptions import ApplicationError, Conflict, Forbidden
-from tasks_app import signals
-from tasks_app.models import ROLE_RANK, Comment, Membership, Profile, Project, Role, Status, Task
+from dateutil.relativedelta import relativedelta
+from django.db import models, transaction
+from django.db.models import Case, F, Value, When
+from django.utils import timezone
+from django.utils import timezone as dj_timezone
+
+from core.enqueue import enqueue_on_commit
+from core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+from tasks_app import conf, signals
+from tasks_app.models import (
+    ROLE_RANK,
+    CatchUp,
+    Comment,
+    Membership,
+    Profile,
+    Project,
+    RecurrenceMode,
+    RecurringTaskTemplate,
+    Role,
+    Status,
+    Task,
+)
 from tasks_app.permissions import has_role, project_role, require_role
+from tasks_app.recurrence import RecurrenceError, Schedule, to_local_naive, to_utc
+
+logger = logging.getLogger(__name__)
 
 ASSIGNABLE_ROLES = (Role.OWNER, Role.ADMIN, Role.MEMBER)
 
@@ -104,6 +128,7 @@ def membership_remove(*, membership, actor):
 
 
 def _unassign_member(*, membership, actor):
+    RecurringTaskTemplate.objects.filter(project=membership.project, assignee=membership.user).update(assignee=None)
     for task in Task.objects.filter(project=membership.project, assignee=membership.user).select_for_update():
         task_update(task=task, actor=actor, data={"assignee": None}, check_permission=False)
 
@@ -187,9 +212,15 @@ def task_update(*, task, actor, data, check_permission=True):
         task.completed_at = timezone.now() if became_done else None
         if previous_completed_at != task.completed_at:
             changes["completed_at"] = [_json_value(previous_completed_at), _json_value(task.completed_at)]
+    if task.recurring_template_id:
+        # Template updates leave fields a user changed on this instance alone.
+        edited = set(task.edited_fields) | {f for f in changes if f in (*TEMPLATE_TASK_FIELDS, "due_at")}
+        task.edited_fields = sorted(edited)
     task.version += 1
     task.save()
 
+    if task.recurring_template_id and "status" in changes and task.status in (Status.DONE, Status.CANCELLED):
+        _recurring_instance_closed(task=task)
     signals.task_updated.send(sender=Task, task=task, actor=actor, changes=changes)
     if "assignee" in changes:
         signals.task_assigned.send(sender=Task, task=task, actor=actor, previous_assignee_id=changes["assignee"][0])
@@ -213,6 +244,8 @@ def task_delete(*, task, actor, payload=None):
     task_id = task.pk
     task.delete()
     task.pk = task_id
+    if task.recurring_template_id:
+        _recurring_instance_closed(task=task)  # an after_completion series must not stall on a deleted instance
     signals.task_deleted.send(sender=Task, task=task, task_id=task_id, actor=actor, payload=payload or {})
 
 
@@ -249,3 +282,419 @@ def comment_delete(*, comment, actor):
     else:
         require_role(user=actor, project=project, minimum=Role.MEMBER, action="delete comments")
     comment.delete()
+
+
+# --- recurring tasks -------------------------------------------------------
+# Rules (README "Recurring tasks"):
+# - a template generates one normal Task per occurrence; (template, occurrence_at) is unique;
+# - creating or resuming a template starts at the first occurrence at or after now (no back-fill);
+#   occurrences missed while enabled (downtime) are caught up per `catch_up`, capped;
+# - template changes reach future (occurrence_at > now), not-started (todo) instances, except the
+#   fields a user edited on the instance (Task.edited_fields).
+TEMPLATE_TASK_FIELDS = ("title", "description", "priority", "assignee")
+SCHEDULE_FIELDS = ("rrule", "dtstart", "timezone", "until", "count", "mode")
+TEMPLATE_FIELDS = (*TEMPLATE_TASK_FIELDS, *SCHEDULE_FIELDS, "lead_time", "catch_up")
+OPEN_STATUSES = (Status.TODO, Status.IN_PROGRESS)
+
+
+def _schedule(template):
+    try:
+        return Schedule.for_template(template)
+    except RecurrenceError as exc:
+        raise ApplicationError(exc.message, fields={exc.field: exc.message})
+
+
+def _set_next(template, occurrence):
+    template.next_occurrence_at = occurrence
+    template.next_run_at = occurrence - template.lead_time if occurrence is not None else None
+
+
+def _has_open_instance(template):
+    return template.instances.filter(status__in=OPEN_STATUSES).exists()
+
+
+def _first_occurrence_from_now(template, schedule, now):
+    """The next occurrence to create when (re)starting: at or after now, after the last one created."""
+    if template.mode == RecurrenceMode.AFTER_COMPLETION and template.pk and _has_open_instance(template):
+        return None
+    start = now if template.last_occurrence_at is None else max(now, template.last_occurrence_at)
+    return schedule.next_after(start, inclusive=start != template.last_occurrence_at)
+
+
+def _after_completion_next(template, schedule, completed_at):
+    """Todoist's `every!`: FREQ/INTERVAL counted from the completion, at the template's local time."""
+    unit, n = schedule.after_completion_interval()
+    if unit == "HOURLY":
+        nxt = completed_at + timedelta(hours=n)
+    else:
+        delta = {"DAILY": relativedelta(days=n), "WEEKLY": relativedelta(weeks=n),
+                 "MONTHLY": relativedelta(months=n), "YEARLY": relativedelta(years=n)}[unit]
+        day = (to_local_naive(completed_at, schedule.zone) + delta).date()
+        wall = to_local_naive(template.dtstart, schedule.zone).time().replace(microsecond=0)
+        nxt = to_utc(datetime.combine(day, wall), schedule.zone)
+    rule = schedule.rule
+    if rule._count and template.instances_created >= rule._count:
+        return None
+    if rule._until and to_local_naive(nxt, schedule.zone) > rule._until:
+        return None
+    return nxt
+
+
+@transaction.atomic
+def recurring_template_create(*, actor, project, title, rrule, dtstart, timezone="UTC", description="",
+                              priority=2, assignee=None, until=None, count=None, mode=RecurrenceMode.SCHEDULE,
+                              lead_time=timedelta(0), catch_up=CatchUp.ALL, enabled=True, now=None):
+    require_role(user=actor, project=project, minimum=Role.MEMBER, action="create recurring tasks")
+    _require_writable(project)
+    _validate_assignee(project=project, assignee=assignee)
+    template = RecurringTaskTemplate(
+        project=project, title=title, description=description, priority=priority, assignee=assignee,
+        created_by=actor, rrule=rrule, dtstart=dtstart, timezone=timezone, until=until, count=count, mode=mode,
+        lead_time=lead_time, catch_up=catch_up, enabled=enabled,
+    )
+    schedule = _schedule(template)
+    if enabled:
+        _set_next(template, _first_occurrence_from_now(template, schedule, now or dj_timezone.now()))
+    template.save()
+    return template
+
+
+@transaction.atomic
+def recurring_template_update(*, template, actor, data):
+    """Save template changes; `recurring.update_recurring_task_template` applies them to instances."""
+    template = RecurringTaskTemplate.objects.select_for_update().select_related("project").get(pk=template.pk)
+    require_role(user=actor, project=template.project, minimum=Role.MEMBER, action="edit recurring tasks")
+    _require_writable(template.project)
+    if "assignee" in data:
+        _validate_assignee(project=template.project, assignee=data["assignee"])
+    changed = []
+    for field in TEMPLATE_FIELDS:
+        if field not in data:
+            continue
+        attr = "assignee_id" if field == "assignee" else field
+        new = data[field].pk if field == "assignee" and data[field] is not None else data[field]
+        if getattr(template, attr) != new:
+            setattr(template, attr, new)
+            changed.append(field)
+    if not changed:
+        return template
+    _schedule(template)  # validates the new combination before anything is written
+    if set(changed) & set(SCHEDULE_FIELDS):
+        # Generation waits until the apply task has re-timed the future instances.
+        _set_next(template, None)
+        template.reschedule_pending = True
+    elif "lead_time" in changed:
+        _set_next(template, template.next_occurrence_at)
+    template.apply_pending = True
+    template.enqueued_at = dj_timezone.now()
+    template.version += 1
+    template.save()
+    enqueue_on_commit("recurring.update_recurring_task_template", args=[template.pk])
+    return template
+
+
+@transaction.atomic
+def recurring_template_apply(*, template_id, now=None):
+    """Apply a template's changes to its future, not-started instances. Idempotent.
+
+    Each of title/description/priority/assignee is copied unless the user edited it on that
+    instance. After a schedule change the future instances are re-timed, in order, onto the new
+    rule's next occurrences (due_at follows unless the user edited it); instances the new rule has
+    no room for are deleted, or kept without an occurrence if a user edited them.
+    """
+    template = RecurringTaskTemplate.objects.select_for_update().select_related("project").filter(
+        pk=template_id).first()
+    if template is None or not template.apply_pending:
+        return {"template": template_id, "updated": 0, "deleted": 0}
+    now = now or dj_timezone.now()
+    future = list(Task.objects.select_for_update().filter(
+        recurring_template=template, status=Status.TODO, occurrence_at__gt=now).order_by("occurrence_at"))
+    changes = {task.pk: {} for task in future}
+    for task in future:
+        for field in TEMPLATE_TASK_FIELDS:
+            attr = "assignee_id" if field == "assignee" else field
+            if field in task.edited_fields or getattr(task, attr) == getattr(template, attr):
+                continue
+            changes[task.pk][field] = [getattr(task, attr), getattr(template, attr)]
+            setattr(task, attr, getattr(template, attr))
+
+    deleted, reset = [], False
+    schedule = _schedule(template)
+    if template.reschedule_pending:
+        last = None
+        if template.mode == RecurrenceMode.SCHEDULE and future:
+            taken = set(template.instances.exclude(pk__in=[t.pk for t in future])
+                        .filter(occurrence_at__gt=now).values_list("occurrence_at", flat=True))
+            slots = []
+            for occurrence in schedule.iter_from(now, inclusive=False):
+                if len(slots) == len(future):
+                    break
+                if occurrence not in taken:
+                    slots.append(occurrence)
+            Task.objects.filter(pk__in=[t.pk for t in future]).update(occurrence_at=None)
+            reset = True
+            for task, slot in itertools.zip_longest(future, slots):
+                if task is None:
+                    break
+                old = task.occurrence_at
+                task.occurrence_at = slot
+                if slot is None and not task.edited_fields:
+                    deleted.append(task)
+                    continue
+                if slot is not None and "due_at" not in task.edited_fields and task.due_at != slot:
+                    changes[task.pk]["due_at"] = [task.due_at, slot]
+                    task.due_at = slot
+                if old != slot:
+                    changes[task.pk]["occurrence_at"] = [old, slot]
+            last = slots[-1] if slots else None
+        if not template.enabled:
+            _set_next(template, None)
+        elif template.mode == RecurrenceMode.AFTER_COMPLETION:
+            _set_next(template, None if _has_open_instance(template) else schedule.next_after(now, inclusive=True))
+        elif last is not None:
+            _set_next(template, schedule.next_after(last))
+        else:
+            _set_next(template, schedule.next_after(now, inclusive=True))
+
+    updated = 0
+    for task in future:
+        if task in deleted:
+            continue
+        if not changes[task.pk]:
+            if reset:
+                task.save(update_fields=["occurrence_at"])  # put back after the reset above
+            continue
+        task.version += 1
+        task.save()
+        updated += 1
+        signals.task_updated.send(sender=Task, task=task, actor=None,
+                                  changes={k: [_json_value(a), _json_value(b)] for k, (a, b) in changes[task.pk].items()})
+    for task in deleted:
+        task_id = task.pk
+        task.delete()
+        task.pk = task_id
+        signals.task_deleted.send(sender=Task, task=task, task_id=task_id, actor=None, payload={})
+    template.apply_pending = False
+    template.reschedule_pending = False
+    template.save(update_fields=["apply_pending", "reschedule_pending", "next_occurrence_at", "next_run_at",
+                                 "updated_at"])
+    return {"template": template.pk, "updated": updated, "deleted": len(deleted)}
+
+
+@transaction.atomic
+def recurring_template_pause(*, template, actor):
+    template = RecurringTaskTemplate.objects.select_for_update().select_related("project").get(pk=template.pk)
+    require_role(user=actor, project=template.project, minimum=Role.MEMBER, action="pause recurring tasks")
+    if template.enabled:
+        template.enabled = False
+        _set_next(template, None)
+        template.save(update_fields=["enabled", "next_occurrence_at", "next_run_at", "updated_at"])
+    return template
+
+
+@transaction.atomic
+def recurring_template_resume(*, template, actor, now=None):
+    """Resume from now on: occurrences that fell in the pause are not created."""
+    template = RecurringTaskTemplate.objects.select_for_update().select_related("project").get(pk=template.pk)
+    require_role(user=actor, project=template.project, minimum=Role.MEMBER, action="resume recurring tasks")
+    _require_writable(template.project)
+    if not template.enabled:
+        template.enabled = True
+        _set_next(template, _first_occurrence_from_now(template, _schedule(template), now or dj_timezone.now()))
+        template.save(update_fields=["enabled", "next_occurrence_at", "next_run_at", "updated_at"])
+    return template
+
+
+@transaction.atomic
+def recurring_template_delete(*, template, actor):
+    """Members delete templates they created; admins any. Instances stay, as ordinary tasks."""
+    if not has_role(user=actor, project=template.project, minimum=Role.ADMIN):
+        require_role(user=actor, project=template.project, minimum=Role.MEMBER, action="delete recurring tasks")
+        if template.created_by_id != actor.pk:
+            raise Forbidden("Only the template's creator or a project admin can delete it.", code="permission_denied")
+    template.delete()
+
+
+def _instance_row(template, occurrence, stamp):
+    return Task(
+        project_id=template.project_id, title=template.title, description=template.description,
+        priority=template.priority, assignee_id=template.assignee_id, created_by_id=template.created_by_id,
+        status=Status.TODO, due_at=occurrence, occurrence_at=occurrence, recurring_template_id=template.pk,
+        created_at=stamp,
+    )
+
+
+@transaction.atomic
+def recurring_instance_create(*, template_id, occurrence_at, now=None):
+    """Create the instance of one occurrence. Idempotent: returns (task, created)."""
+    template = RecurringTaskTemplate.objects.select_for_update().select_related("project").filter(
+        pk=template_id).first()
+    if template is None:
+        raise NotFound("Recurring task not found.", code="not_found")
+    schedule = _schedule(template)
+    if template.mode == RecurrenceMode.SCHEDULE and not schedule.is_occurrence(occurrence_at):
+        raise ApplicationError("Not an occurrence of this rule.",
+                               fields={"occurrence_at": "This time is not an occurrence of the rule."})
+    existing = Task.objects.filter(recurring_template=template, occurrence_at=occurrence_at).first()
+    if existing is not None:
+        return existing, False
+    now = now or dj_timezone.now()
+    task = _instance_row(template, occurrence_at, now)
+    task.save(force_insert=True)
+    task.recurring_template = template
+    signals.recurring_instance_created.send(sender=Task, task=task, template=template)
+    template.instances_created += 1
+    template.last_generated_at = now
+    if template.last_occurrence_at is None or occurrence_at > template.last_occurrence_at:
+        template.last_occurrence_at = occurrence_at
+    if template.mode == RecurrenceMode.AFTER_COMPLETION:
+        _set_next(template, None)
+    elif template.next_occurrence_at is not None and occurrence_at >= template.next_occurrence_at:
+        _set_next(template, schedule.next_after(occurrence_at))
+    template.save()
+    return task, True
+
+
+def recurring_due_templates(*, now=None):
+    """Templates whose next instance is due (the check process_recurring_tasks runs)."""
+    now = now or dj_timezone.now()
+    return RecurringTaskTemplate.objects.filter(enabled=True, next_run_at__lte=now, project__archived=False)
+
+
+def _plan(template, now, cap):
+    """(occurrences to create, next occurrence, skipped count) for one due template."""
+    schedule = Schedule.for_template(template)
+    if template.mode == RecurrenceMode.AFTER_COMPLETION:
+        return [template.next_occurrence_at], None, 0
+    missed = collections.deque(maxlen=1 if template.catch_up == CatchUp.LATEST else cap)
+    upcoming, seen, nxt = [], 0, None
+    for occurrence in schedule.iter_from(template.next_occurrence_at, inclusive=True):
+        if occurrence - template.lead_time > now:
+            nxt = occurrence
+            break
+        seen += 1
+        (missed if occurrence < now else upcoming).append(occurrence)
+    due = (list(missed) + upcoming)[-cap:]
+    return due, nxt, seen - len(due)
+
+
+@transaction.atomic
+def _process_batch(*, now, batch_size, cap):
+    templates = list(
+        recurring_due_templates(now=now).select_related("project").order_by("next_run_at", "id")
+        .select_for_update(skip_locked=True, of=("self",))[:batch_size]
+    )
+    if not templates:
+        return 0, 0, 0
+    stamp = dj_timezone.now()
+    rows, plans = [], {}
+    for template in templates:
+        try:
+            due, nxt, skipped = _plan(template, now, cap)
+        except RecurrenceError:
+            logger.warning("recurring template %s has an invalid rule; disabled", template.pk)
+            template.enabled = False
+            due, nxt, skipped = [], None, 0
+        plans[template.pk] = (due, nxt, skipped)
+        rows.extend(_instance_row(template, occurrence, stamp) for occurrence in due)
+    # The template rows are locked (PostgreSQL) or the database is (SQLite), so conflicts only come
+    # from a concurrent single create; the unique constraint makes those a no-op.
+    Task.objects.bulk_create(rows, ignore_conflicts=True)
+    by_pk = {t.pk: t for t in templates}
+    created = list(Task.objects.filter(recurring_template_id__in=by_pk, created_at=stamp).order_by("occurrence_at"))
+    counts = collections.Counter(task.recurring_template_id for task in created)
+    skipped_total = 0
+    for template in templates:
+        due, nxt, skipped = plans[template.pk]
+        skipped_total += skipped
+        template.instances_created += counts[template.pk]
+        if due:
+            template.last_occurrence_at = max(due[-1], template.last_occurrence_at or due[-1])
+            template.last_generated_at = stamp
+        _set_next(template, nxt if template.enabled else None)
+    RecurringTaskTemplate.objects.bulk_update(templates, [
+        "enabled", "instances_created", "last_occurrence_at", "last_generated_at", "next_occurrence_at", "next_run_at",
+    ])
+    for task in created:
+        template = by_pk[task.recurring_template_id]
+        task.recurring_template = template
+        task.project = template.project
+        signals.recurring_instance_created.send(sender=Task, task=task, template=template)
+    return len(templates), len(created), skipped_total
+
+
+def recurring_process_due(*, now=None, batch_size=None, max_templates=None):
+    """Create the instances of every due template, batch by batch (one transaction per batch).
+
+    Safe to run concurrently: each batch locks its templates with FOR UPDATE SKIP LOCKED, and the
+    unique (template, occurrence_at) constraint makes a repeat a no-op.
+    """
+    now = now or dj_timezone.now()
+    batch_size = batch_size or conf.get("RECURRING_BATCH_SIZE")
+    max_templates = max_templates or conf.get("RECURRING_MAX_TEMPLATES_PER_RUN")
+    cap = conf.get("RECURRING_CATCH_UP_CAP")
+    report = {"templates": 0, "created": 0, "skipped": 0, "batches": 0}
+    while report["templates"] < max_templates:
+        n, created, skipped = _process_batch(now=now, batch_size=min(batch_size, max_templates - report["templates"]),
+                                             cap=cap)
+        if not n:
+            break
+        report["templates"] += n
+        report["created"] += created
+        report["skipped"] += skipped
+        report["batches"] += 1
+    return report
+
+
+def _recurring_instance_closed(*, task):
+    """after_completion mode: the next occurrence counts from this instance's completion."""
+    template = RecurringTaskTemplate.objects.select_for_update().filter(
+        pk=task.recurring_template_id, mode=RecurrenceMode.AFTER_COMPLETION, enabled=True).first()
+    if template is None or template.next_occurrence_at is not None or _has_open_instance(template):
+        return
+    schedule = Schedule.for_template(template)
+    _set_next(template, _after_completion_next(template, schedule, task.completed_at or dj_timezone.now()))
+    template.save(update_fields=["next_occurrence_at", "next_run_at", "updated_at"])
+
+
+def recurring_cleanup_completed(*, now=None, older_than=None, batch_size=None):
+    """Delete done instances completed before the cutoff, batch by batch.
+
+    Each template counts what was removed (instances_cleaned), so its history count (cleaned + done
+    instances still present) stays right. Retention deletes send no task_deleted event.
+    """
+    now = now or dj_timezone.now()
+    cutoff = now - (older_than if older_than is not None
+                    else timedelta(days=conf.get("RECURRING_CLEANUP_AFTER_DAYS")))
+    batch_size = batch_size or conf.get("RECURRING_CLEANUP_BATCH")
+    total = 0
+    while True:
+        with transaction.atomic():
+            rows = list(Task.objects.select_for_update(skip_locked=True)
+                        .filter(recurring_template__isnull=False, status=Status.DONE, completed_at__lt=cutoff)
+                        .order_by("completed_at", "id").values_list("id", "recurring_template_id")[:batch_size])
+            if not rows:
+                break
+            per_template = collections.Counter(template_id for _, template_id in rows)
+            Task.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+            RecurringTaskTemplate.objects.filter(pk__in=per_template).update(
+                instances_cleaned=F("instances_cleaned") + Case(
+                    *[When(pk=pk, then=Value(n)) for pk, n in per_template.items()],
+                    default=Value(0), output_field=models.PositiveIntegerField()),
+            )
+            total += len(rows)
+    return {"deleted": total}
+
+
+class RecurrenceService:
+    """The spec's RecurrenceService: queue the periodic run, plus the checks and creation it uses."""
+
+    @staticmethod
+    def process_recurring_tasks():
+        enqueue_on_commit("recurring.process_recurring_tasks")
+
+    due_templates = staticmethod(recurring_due_templates)
+    process_due = staticmethod(recurring_process_due)
+    create_instance = staticmethod(recurring_instance_create)
+    apply_template_changes = staticmethod(recurring_template_apply)
+    cleanup_completed = staticmethod(recurring_cleanup_completed)

@@ -9,6 +9,7 @@ router.register("projects", views.ProjectViewSet, basename="project")
 router.register(r"projects/(?P<project_pk>\d+)/members", views.MembershipViewSet, basename="project-member")
 router.register("tasks", views.TaskViewSet, basename="task")
 router.register(r"tasks/(?P<task_pk>\d+)/comments", views.CommentViewSet, basename="task-comment")
+router.register("recurring-tasks", views.RecurringTaskViewSet, basename="recurring-task")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="auth-token"),

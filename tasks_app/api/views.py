@@ -3,12 +3,13 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from tasks_app import selectors, services
 from tasks_app.api import serializers as s
-from tasks_app.models import Comment, Membership, Project, Task
+from tasks_app.models import Comment, Membership, Project, RecurringTaskTemplate, Task
 
 TASK_PK = OpenApiParameter("task_pk", OpenApiTypes.INT, OpenApiParameter.PATH)
 PROJECT_PK = OpenApiParameter("project_pk", OpenApiTypes.INT, OpenApiParameter.PATH)
@@ -214,3 +215,79 @@ class CommentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def destroy(self, request, task_pk=None, pk=None):
         services.comment_delete(comment=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("project", OpenApiTypes.INT), OpenApiParameter("enabled", OpenApiTypes.BOOL),
+    OpenApiParameter("mode", OpenApiTypes.STR)]))
+class RecurringTaskViewSet(viewsets.GenericViewSet):
+    """Recurring task templates: same project permissions as tasks (viewers read, members write)."""
+
+    queryset = RecurringTaskTemplate.objects.none()
+    serializer_class = s.RecurringTemplateOutputSerializer
+    filter_backends = []
+    lookup_value_regex = r"\d+"
+
+    def get_object(self):
+        return selectors.recurring_template_get(user=self.request.user, template_id=self.kwargs["pk"])
+
+    def _out(self, template):
+        return s.RecurringTemplateOutputSerializer(
+            selectors.recurring_template_get(user=self.request.user, template_id=template.pk)).data
+
+    def list(self, request):
+        qs = selectors.recurring_template_list(user=request.user, filters=request.query_params)
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(s.RecurringTemplateOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=s.RecurringTemplateCreateInputSerializer, responses={201: s.RecurringTemplateOutputSerializer})
+    def create(self, request):
+        data = s.RecurringTemplateCreateInputSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        template = services.recurring_template_create(actor=request.user, **data.validated_data)
+        return Response(self._out(template), status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request, pk=None):
+        return Response(s.RecurringTemplateOutputSerializer(self.get_object()).data)
+
+    def _update(self, request, partial):
+        template = self.get_object()
+        data = s.RecurringTemplateUpdateInputSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        services.recurring_template_update(template=template, actor=request.user, data=data.validated_data)
+        return Response(self._out(template))
+
+    @extend_schema(request=s.RecurringTemplateUpdateInputSerializer, responses=s.RecurringTemplateOutputSerializer)
+    def partial_update(self, request, pk=None):
+        return self._update(request, partial=True)
+
+    @extend_schema(request=s.RecurringTemplateUpdateInputSerializer, responses=s.RecurringTemplateOutputSerializer)
+    def update(self, request, pk=None):
+        return self._update(request, partial=True)
+
+    def destroy(self, request, pk=None):
+        services.recurring_template_delete(template=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(parameters=[s.PreviewQuerySerializer], responses=s.PreviewSerializer)
+    @action(detail=True, methods=["get"])
+    def preview(self, request, pk=None):
+        template = self.get_object()
+        query = s.PreviewQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        pairs = selectors.recurring_preview(template=template, count=query.validated_data["count"])
+        body = {"timezone": template.timezone,
+                "occurrences": [{"utc": utc, "local": local.isoformat()} for utc, local in pairs]}
+        return Response(s.PreviewSerializer(body).data)
+
+    @extend_schema(request=None, responses=s.RecurringTemplateOutputSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        template = services.recurring_template_pause(template=self.get_object(), actor=request.user)
+        return Response(self._out(template))
+
+    @extend_schema(request=None, responses=s.RecurringTemplateOutputSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        template = services.recurring_template_resume(template=self.get_object(), actor=request.user)
+        return Response(self._out(template))

@@ -1,0 +1,21 @@
+from datetime import timedelta
+
+from tasks_app import services
+
+
+def make_template(cast, *, actor=None, **kwargs):
+    args = {"project": cast.project, "title": "Water the plants", "rrule": "FREQ=DAILY",
+            "timezone": "Europe/Berlin", "lead_time": timedelta(0), **kwargs}
+    return services.recurring_template_create(actor=actor or cast.owner, **args)
+
+
+class Received:
+    """Collects recurring_instance_created events (task pk, template pk, inside a transaction?)."""
+
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, sender, task, template, **kwargs):
+        from django.db import connection
+
+        self.events.append((task.pk, template.pk, connection.in_atomic_block))
