@@ -116,8 +116,11 @@ def broker_down(celery_app):
     _reset_broker_pools(celery_app)
 
     def restore():
+        from core.enqueue import breaker
+
         celery_app.conf.broker_url = original
         _reset_broker_pools(celery_app)
+        breaker.reset()
 
     yield restore
     restore()

@@ -9,6 +9,8 @@ re-publishes it (see core/outbox.py).
 
 import functools
 import logging
+import threading
+import time
 
 from django.conf import settings
 from django.db import transaction
@@ -18,6 +20,29 @@ from redis.exceptions import RedisError
 logger = logging.getLogger(__name__)
 
 BROKER_ERRORS = (KombuOperationalError, RedisError, ConnectionError, OSError, TimeoutError)
+
+
+class _Breaker:
+    """After a failed publish, skip publishing for a few seconds instead of paying the retry delay on
+    every request of an outage. Skipped rows stay pending, and the sweep publishes them later."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.open_until = 0.0
+
+    def is_open(self):
+        return time.monotonic() < self.open_until
+
+    def trip(self):
+        with self._lock:
+            self.open_until = time.monotonic() + settings.PUBLISH_BREAKER_SECONDS
+
+    def reset(self):
+        with self._lock:
+            self.open_until = 0.0
+
+
+breaker = _Breaker()
 
 
 def _check_ids_only(args, kwargs):
@@ -53,6 +78,9 @@ def publish_now_rollback_unsafe(task_name, *, args=(), kwargs=None, countdown=No
     _check_ids_only(args, kwargs)
     if countdown is not None and countdown > settings.MAX_COUNTDOWN_SECONDS:
         raise ValueError("countdowns longer than MAX_COUNTDOWN_SECONDS must be rows plus a sweep")
+    if breaker.is_open():
+        logger.info("broker marked down; %s left pending for the sweep", task_name)
+        return False
     try:
         app.send_task(
             task_name, args=list(args or ()), kwargs=kwargs or {}, countdown=countdown,
@@ -62,6 +90,7 @@ def publish_now_rollback_unsafe(task_name, *, args=(), kwargs=None, countdown=No
             declare=[], **options,
         )
     except BROKER_ERRORS as exc:
+        breaker.trip()
         logger.warning("publish of %s failed (%s); the row stays pending for the sweep", task_name, type(exc).__name__)
         return False
     return True

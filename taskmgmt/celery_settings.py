@@ -96,6 +96,9 @@ CELERY_BEAT_MAX_LOOP_INTERVAL = 10
 # Schedules are data in django-celery-beat's tables, seeded create-only by `manage.py seed_schedules`.
 CELERY_BEAT_SCHEDULE = {}
 
+# After a failed publish, this process skips publishing for this long (rows wait for the sweep).
+PUBLISH_BREAKER_SECONDS = float(os.environ.get("PUBLISH_BREAKER_SECONDS", "5"))
+
 # Rows still pending this long after their last publish are re-published by core.sweep_pending.
 OUTBOX_SWEEP_AFTER_SECONDS = int(os.environ.get("OUTBOX_SWEEP_AFTER_SECONDS", "120"))
 OUTBOX_SWEEP_BATCH = 500

@@ -123,6 +123,23 @@ def test_broker_down_request_commits_row_and_sweep_delivers_later(
     assert Echo.objects.get(pk=echo.pk).times_processed == 1
 
 
+def test_after_a_failed_publish_the_next_ones_skip_the_broker(transactional_db, broker_down, celery_app,
+                                                              monkeypatch):
+    from tests.testapp.models import Echo
+    from tests.testapp.services import echo_create
+
+    calls = []
+    real_send = celery_app.send_task
+    monkeypatch.setattr(celery_app, "send_task", lambda *a, **k: calls.append(a[0]) or real_send(*a, **k))
+    for _ in range(5):
+        echo_create()
+    assert calls == ["core.testapp_echo"]  # only the first request paid for the outage
+    assert Echo.objects.filter(state=Echo.PENDING).count() == 5
+    broker_down()  # back: publishing resumes at once
+    echo_create()
+    assert len(calls) == 2
+
+
 def test_sweep_leaves_fresh_rows_alone(transactional_db, redis_clean):
     from core.outbox import sweep
     from tests.testapp.services import echo_create
