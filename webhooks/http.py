@@ -7,6 +7,8 @@ never followed and proxy environment variables are ignored (trust_env=False).
 
 import asyncio
 import dataclasses
+import logging
+import socket
 import time
 
 import httpx
@@ -15,6 +17,9 @@ from webhooks import conf
 from webhooks.ssrf import UnsafeTarget, parse_url, resolve
 
 USER_AGENT = "taskmgmt-webhooks/1.0"
+
+# httpx logs every request URL at INFO; webhook URLs often carry tokens in their path, so keep it quiet.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @dataclasses.dataclass
@@ -107,13 +112,13 @@ async def post(client, *, url, body: bytes, headers, timeout=None):
 
 
 def make_client(*, concurrency):
-    timeout = conf.timeout_seconds()
-    return httpx.AsyncClient(
-        trust_env=False,
-        follow_redirects=False,
-        timeout=httpx.Timeout(timeout),
+    transport = httpx.AsyncHTTPTransport(
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        # Headers and body go out as separate writes; without NODELAY each request can stall on delayed ACKs.
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
     )
+    return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False,
+                             timeout=httpx.Timeout(conf.timeout_seconds()))
 
 
 def post_many(requests, *, concurrency=None):
