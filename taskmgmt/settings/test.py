@@ -11,7 +11,7 @@ from .base import env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+EMAIL_BACKEND = env("TEST_EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "test-media"))
 # Tests start webhook receivers on 127.0.0.1; only they are allowed through the SSRF guard.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True

