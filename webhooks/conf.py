@@ -49,7 +49,9 @@ def concurrency():
 
 
 def lease_seconds():
-    return int(get("WEBHOOK_LEASE_SECONDS", 330))
+    """How long a claimed batch is ours: longer than the hard task time limit, so a lease never lapses
+    while its task can still be running."""
+    return int(get("WEBHOOK_LEASE_SECONDS", settings.CELERY_TASK_TIME_LIMIT + 60))
 
 
 def response_body_limit():

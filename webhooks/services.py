@@ -106,8 +106,8 @@ def _disable(*, subscription_id, reason):
     """Deactivate, cancel what is still pending, tell the project owner. Inside the caller's transaction."""
     from notifications.services import notification_create
 
-    sub = WebhookSubscription.objects.select_for_update().select_related("project").get(pk=subscription_id)
-    if not sub.is_active:
+    sub = WebhookSubscription.objects.select_for_update().select_related("project").filter(pk=subscription_id).first()
+    if sub is None or not sub.is_active:
         return False
     sub.is_active, sub.disabled_at, sub.disabled_reason = False, timezone.now(), reason[:200]
     sub.save(update_fields=["is_active", "disabled_at", "disabled_reason", "updated_at"])
@@ -292,6 +292,10 @@ def _record(*, rows, outcomes, started_at):
             report["retrying"] += 1
 
     with transaction.atomic():
+        # A subscription deleted while we were sending takes its deliveries with it: record nothing for those.
+        alive = set(WebhookDelivery.objects.filter(pk__in=[r.pk for r in rows]).values_list("pk", flat=True))
+        rows = [r for r in rows if r.pk in alive]
+        attempts = [a for a in attempts if a.delivery_id in alive]
         WebhookAttempt.objects.bulk_create(attempts)
         WebhookDelivery.objects.bulk_update(rows, [
             "attempts", "state", "delivered_at", "finished_at", "next_attempt_at", "last_status_code", "last_error",
@@ -304,13 +308,15 @@ def _record(*, rows, outcomes, started_at):
             _disable(subscription_id=sub_id, reason="the endpoint answered 410 Gone")
         for sub_id in exhausted_subs:
             WebhookSubscription.objects.filter(pk=sub_id).update(consecutive_failures=F("consecutive_failures") + 1)
-            failures = WebhookSubscription.objects.filter(pk=sub_id).values_list("consecutive_failures", flat=True)[0]
-            if failures >= conf.disable_after():
-                _disable(subscription_id=sub_id,
-                         reason=f"{failures} deliveries in a row failed after every retry")
+            failures = WebhookSubscription.objects.filter(pk=sub_id).values_list("consecutive_failures", flat=True)
+            count = failures[0] if failures else 0
+            if count >= conf.disable_after():
+                _disable(subscription_id=sub_id, reason=f"{count} deliveries in a row failed after every retry")
     # The short first retry rides on a countdown; longer waits are picked up by retry_failed_webhooks.
     by_delay = {}
     for pk, countdown in countdowns.items():
+        if pk not in alive:
+            continue
         by_delay.setdefault(countdown, []).append(pk)
     for countdown, ids in by_delay.items():
         publish_now_rollback_unsafe(DELIVER_TASK, args=[ids], countdown=countdown)
