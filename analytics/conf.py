@@ -23,7 +23,7 @@ def precompute_batch():
 
 
 def export_chunk_size():
-    return getattr(settings, "ANALYTICS_EXPORT_CHUNK_SIZE", 2000)
+    return getattr(settings, "ANALYTICS_EXPORT_CHUNK_SIZE", 5000)
 
 
 def export_progress_every():
