@@ -65,6 +65,17 @@ class TestSubscriptions:
             assert client.get(base + path).status_code == 404
         assert client.get("/api/v1/webhooks/").json()["results"] == []
 
+    def test_list_is_paginated_and_query_bounded(self, cast, api, django_assert_num_queries):
+        from tasks_app.tests.factories import ProjectFactory
+
+        for _ in range(4):
+            SubscriptionFactory(project=cast.project)
+        SubscriptionFactory(project=ProjectFactory())  # not the caller's
+        with django_assert_num_queries(2):  # count, page (project ids only, no per-row queries)
+            r = api(cast.admin).get("/api/v1/webhooks/?page_size=3")
+        assert r.json()["count"] == 4 and len(r.json()["results"]) == 3
+        assert api(cast.admin).get(f"/api/v1/webhooks/?project={cast.project.pk + 999}").json()["count"] == 0
+
     def test_anonymous_is_401(self, api):
         assert api().get("/api/v1/webhooks/").status_code == 401
 

@@ -220,6 +220,17 @@ def test_retry_scan_queues_due_deliveries_once(redis_clean):
     assert json.loads(base64.b64decode(message["body"]))[0] == [[due.pk]]
 
 
+def test_lost_first_attempt_is_republished_by_the_outbox_sweep(redis_clean):
+    from core import outbox
+
+    stale = DeliveryFactory(created_at=timezone.now() - timedelta(minutes=10))
+    DeliveryFactory()  # fresh: its own message is still on its way
+    DeliveryFactory(created_at=timezone.now() - timedelta(minutes=10), state=DeliveryState.DELIVERED)
+    assert outbox.sweep()["webhooks.delivery"] == 1
+    message = json.loads(redis_clean.lindex("webhooks", 0))
+    assert json.loads(base64.b64decode(message["body"]))[0] == [[stale.pk]]
+
+
 def test_cleanup_deletes_old_finished_deliveries_in_batches():
     old = timezone.now() - timedelta(days=31)
     sub = SubscriptionFactory()

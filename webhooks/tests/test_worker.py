@@ -65,3 +65,10 @@ def test_event_retry_redeliver_ping_and_retry_scan(start_celery_worker, cast, ap
         wait_until(lambda: WebhookDelivery.objects.filter(pk=updated.pk, state=DeliveryState.DELIVERED).exists(),
                    what="retried delivery")
     assert len(receiver.requests) == 6
+    # Task messages and results carry ids and counts only: never the secret or the body.
+    from django_celery_results.models import TaskResult
+
+    results = list(TaskResult.objects.filter(task_name="webhooks.deliver_webhook"))
+    assert results and all(r.status == "SUCCESS" for r in results)
+    secret = created["secret"].removeprefix("whsec_")
+    assert not any(secret in f"{r.task_args}{r.task_kwargs}{r.result}" for r in results)
