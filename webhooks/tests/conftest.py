@@ -14,6 +14,7 @@ class Receiver:
     def __init__(self):
         self.requests = []
         self.script = []
+        self.in_flight = self.max_in_flight = 0
         self.lock = threading.Lock()
         receiver = self
 
@@ -26,8 +27,12 @@ class Receiver:
                     receiver.requests.append({"path": self.path, "headers": dict(self.headers.items()),
                                               "body": body, "at": time.time()})
                     status, headers, text, *rest = receiver.script.pop(0) if receiver.script else (200, {}, "ok")
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
                 if rest and rest[0]:
                     time.sleep(rest[0])
+                with receiver.lock:
+                    receiver.in_flight -= 1
                 data = text.encode() if isinstance(text, str) else text
                 try:
                     self.send_response(status)
