@@ -59,13 +59,6 @@ class FormulaEscaped(Func):
                 "THEN '''' || %(expressions)s ELSE %(expressions)s END")
 
 
-def escape_text(value):
-    """The same rule in Python (used where text is not read through export_columns)."""
-    if value and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def export_columns(fields):
     """{alias: expression} selecting the fields ready to write (aliases keep the order of `fields`)."""
     columns = {}

@@ -228,17 +228,21 @@ def export_run(*, job_id):
         total = qs.count()
         ExportJob.objects.filter(pk=job.pk).update(total=total)
 
+        # At most every few hundred rows, and at most ~50 progress writes per export.
+        every = max(conf.export_progress_every(), math.ceil(total / 50))
+        reported = [0]
+
         def on_progress(written):
-            ExportJob.objects.filter(pk=job.pk).update(
-                row_count=written, progress=min(99, written * 100 // total) if total else 0)
+            if written - reported[0] >= every:
+                reported[0] = written
+                ExportJob.objects.filter(pk=job.pk).update(
+                    row_count=written, progress=min(99, written * 100 // total) if total else 0)
 
         columns = export_columns(job.fields)
         rows = qs.annotate(**columns).values_list(*columns).iterator(chunk_size=conf.export_chunk_size())
         with _export_session():
-            # At most every few hundred rows, and at most ~50 progress writes per export.
-            every = max(conf.export_progress_every(), math.ceil(total / 50))
-            written = WRITERS[job.format](path, fields=job.fields, rows=rows, batch_size=every,
-                                          on_progress=on_progress)
+            written = WRITERS[job.format](path, fields=job.fields, rows=rows,
+                                          batch_size=conf.export_progress_every(), on_progress=on_progress)
         with open(path, "rb") as fh:
             job.file.save(f"tasks-export-{job.pk}.{job.format}", File(fh), save=False)
         ExportJob.objects.filter(pk=job.pk).update(

@@ -207,6 +207,22 @@ class TestRun:
         assert seen == [0, 0, 8, 16, 25, 33, 41, 50, 58, 66, 75, 83, 91, 99, 100]
         assert ExportJob.objects.get(pk=job.pk).row_count == 1200
 
+    def test_progress_writes_are_bounded_for_large_exports(self, cast, media, settings):
+        settings.ANALYTICS_EXPORT_PROGRESS_EVERY = 10
+        bulk_tasks(cast.project, 1200)
+        job = ExportJobFactory(requester=cast.member)
+        updates = []
+
+        def record(execute, sql, params, many, context):
+            if sql.startswith('UPDATE "analytics_exportjob"'):
+                updates.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(record):
+            services.export_run(job_id=job.pk)
+        # claim + total + done + progress at most every max(10, 1200 / 50 = 24) rows: 1200 // 30 = 40 writes
+        assert len(updates) == 3 + 40
+
     def test_a_succeeded_job_is_not_redone(self, cast, media):
         TaskFactory(project=cast.project)
         job = ExportJobFactory(requester=cast.member)
