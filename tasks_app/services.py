@@ -11,7 +11,7 @@ import logging
 from datetime import datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django.utils import timezone as dj_timezone
@@ -578,6 +578,71 @@ def _plan(template, now, cap):
     return due, nxt, seen - len(due)
 
 
+_INSERT_VARYING = ("project_id", "title", "description", "priority", "assignee_id", "created_by_id",
+                   "recurring_template_id", "occurrence_at")
+
+
+def _insert_instances(rows, *, stamp):
+    """Insert instance rows, skipping (template, occurrence) pairs that exist. Returns the inserted ones.
+
+    The template rows are locked (PostgreSQL) or the database is (SQLite), so conflicts only come
+    from a concurrent single create; the unique constraint makes those a no-op.
+    """
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        Task.objects.bulk_create(rows, ignore_conflicts=True)
+        return list(Task.objects.filter(recurring_template_id__in={r.recurring_template_id for r in rows},
+                                        created_at=stamp).order_by("occurrence_at"))
+    # PostgreSQL: one INSERT ... SELECT FROM unnest(arrays) ... RETURNING, which tells exactly which
+    # rows were inserted (bulk_create(ignore_conflicts=True) does not) at a fraction of its Python cost.
+    fields = {f.attname: f for f in Task._meta.concrete_fields}
+    arrays = ", ".join(f"%s::{fields[c].db_type(connection)}[]" for c in _INSERT_VARYING)
+    sql = (
+        f"INSERT INTO {Task._meta.db_table} ({', '.join(_INSERT_VARYING)}, due_at, status, version, edited_fields,"
+        f" completed_at, created_at, updated_at) "
+        f"SELECT v.*, v.occurrence_at, %s, 1, '[]'::jsonb, NULL, %s, %s FROM unnest({arrays}) AS v({', '.join(_INSERT_VARYING)}) "
+        f"ON CONFLICT DO NOTHING RETURNING id, recurring_template_id, occurrence_at"
+    )
+    params = [[getattr(r, c) for r in rows] for c in _INSERT_VARYING]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Status.TODO, stamp, stamp, *params])
+        returned = cursor.fetchall()
+    by_key = {(r.recurring_template_id, r.occurrence_at): r for r in rows}
+    created = []
+    for pk, template_id, occurrence in returned:
+        task = by_key[(template_id, occurrence)]
+        task.pk = pk
+        task.updated_at = stamp
+        task._state.adding = False
+        task._state.db = connection.alias
+        created.append(task)
+    created.sort(key=lambda t: t.occurrence_at)
+    return created
+
+
+GENERATION_STATE = ("enabled", "instances_created", "last_occurrence_at", "last_generated_at", "next_occurrence_at",
+                    "next_run_at")
+
+
+def _save_generation_state(templates):
+    """One UPDATE for the batch. On PostgreSQL from unnest()ed arrays: bulk_update's CASE WHEN per row
+    costs more Python time than the rest of the batch together."""
+    if connection.vendor != "postgresql":
+        RecurringTaskTemplate.objects.bulk_update(templates, list(GENERATION_STATE))
+        return
+    types = {"enabled": "boolean", "instances_created": "integer"}
+    columns = ", ".join(f"{f} = v.{f}" for f in GENERATION_STATE)
+    arrays = ", ".join(["%s::bigint[]"] + [f"%s::{types.get(f, 'timestamptz')}[]" for f in GENERATION_STATE])
+    values = [[t.pk for t in templates]] + [[getattr(t, f) for t in templates] for f in GENERATION_STATE]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {RecurringTaskTemplate._meta.db_table} AS t SET {columns} "
+            f"FROM unnest({arrays}) AS v(id, {', '.join(GENERATION_STATE)}) WHERE t.id = v.id",
+            values,
+        )
+
+
 @transaction.atomic
 def _process_batch(*, now, batch_size, cap):
     templates = list(
@@ -597,11 +662,8 @@ def _process_batch(*, now, batch_size, cap):
             due, nxt, skipped = [], None, 0
         plans[template.pk] = (due, nxt, skipped)
         rows.extend(_instance_row(template, occurrence, stamp) for occurrence in due)
-    # The template rows are locked (PostgreSQL) or the database is (SQLite), so conflicts only come
-    # from a concurrent single create; the unique constraint makes those a no-op.
-    Task.objects.bulk_create(rows, ignore_conflicts=True)
     by_pk = {t.pk: t for t in templates}
-    created = list(Task.objects.filter(recurring_template_id__in=by_pk, created_at=stamp).order_by("occurrence_at"))
+    created = _insert_instances(rows, stamp=stamp)
     counts = collections.Counter(task.recurring_template_id for task in created)
     skipped_total = 0
     for template in templates:
@@ -612,9 +674,7 @@ def _process_batch(*, now, batch_size, cap):
             template.last_occurrence_at = max(due[-1], template.last_occurrence_at or due[-1])
             template.last_generated_at = stamp
         _set_next(template, nxt if template.enabled else None)
-    RecurringTaskTemplate.objects.bulk_update(templates, [
-        "enabled", "instances_created", "last_occurrence_at", "last_generated_at", "next_occurrence_at", "next_run_at",
-    ])
+    _save_generation_state(templates)
     for task in created:
         template = by_pk[task.recurring_template_id]
         task.recurring_template = template
