@@ -155,7 +155,8 @@ def export_create(*, requester, format, project_id=None, filters=None, fields=No
     With an Idempotency-Key, a repeat returns the first job; the same key with other parameters is a 409.
     """
     if format not in ExportFormat.values:
-        raise ApplicationError("Invalid format.", fields={"format": f"Must be one of: {', '.join(ExportFormat.values)}."})
+        raise ApplicationError("Invalid format.",
+                               fields={"format": f"Must be one of: {', '.join(ExportFormat.values)}."})
     if project_id is not None and not project_list(user=requester).filter(pk=project_id).exists():
         raise ApplicationError("Invalid project.", fields={"project": "Project not found."})
     params = {"format": format, "project_id": project_id, "filters": _normalize_filters(filters),

@@ -185,7 +185,8 @@ def main():
 
     (d_totals, d_assignees, d_throughput), = raw(BASELINE_DIRECT)
     assert (d_totals, d_throughput) == (totals, throughput)
-    assert sorted(d_assignees, key=lambda a: a["assignee_id"] or 0) == sorted(assignees, key=lambda a: a["assignee_id"] or 0)
+    by_id = lambda a: a["assignee_id"] or 0  # noqa: E731
+    assert sorted(d_assignees, key=by_id) == sorted(assignees, key=by_id)
     runs = {"ours": ours, "subqueries_cte": lambda: raw(BASELINE_SUBQUERIES),
             "subqueries": lambda: raw(BASELINE_DIRECT), "grouping_sets": lambda: raw(BASELINE_GROUPING_SETS)}
     timings = {name: [] for name in runs}

@@ -28,7 +28,7 @@ def wait_for(predicate, timeout=20, what="condition"):
 
 
 def test_precompute_refreshes_active_scopes_and_the_api_serves_them(start_celery_worker, celery_app, api, media):
-    owner, active, idle = UserFactory(username="w-owner"), UserFactory(username="w-active"), UserFactory(username="w-idle")
+    owner, active, idle = (UserFactory(username=f"w-{name}") for name in ("owner", "active", "idle"))
     project = ProjectFactory(owner=owner)
     archived = ProjectFactory(owner=owner, archived=True)
     for user in (active, idle):
