@@ -361,3 +361,19 @@ def test_recurrence_service_queues_the_periodic_task_on_commit(db, django_captur
     assert callbacks[0].args[0] == "recurring.process_recurring_tasks"
     assert RecurrenceService.process_due is services.recurring_process_due
     assert timezone.now()  # the service's checks are plain functions callable here
+
+
+def test_pending_template_changes_are_swept_if_their_message_was_lost(cast, redis_clean):
+    import json
+
+    from core import outbox
+
+    template = make_template(cast, dtstart=datetime(2030, 1, 1, 8, tzinfo=UTC))
+    RecurringTaskTemplate.objects.filter(pk=template.pk).update(
+        apply_pending=True, enqueued_at=timezone.now() - timedelta(minutes=10))
+    report = outbox.sweep()
+    assert report["tasks_app.recurring_template_apply"] == 1
+    messages = [json.loads(m) for m in redis_clean.lrange("recurring", 0, -1)]
+    assert [(m["headers"]["task"], m["headers"]["argsrepr"]) for m in messages] == [
+        ("recurring.update_recurring_task_template", f"[{template.pk}]")]
+    assert outbox.sweep()["tasks_app.recurring_template_apply"] == 0  # re-stamped: not again at once
