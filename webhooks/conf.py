@@ -64,3 +64,8 @@ def max_countdown():
 
 def requeue_grace_seconds():
     return int(get("WEBHOOK_REQUEUE_GRACE_SECONDS", settings.OUTBOX_SWEEP_AFTER_SECONDS))
+
+
+def ca_bundle():
+    """Extra CA file to trust for receivers' certificates (e.g. a private CA); None: the system default."""
+    return get("WEBHOOK_CA_BUNDLE", None)

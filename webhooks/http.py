@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import logging
 import socket
+import ssl
 import time
 
 import httpx
@@ -112,7 +113,9 @@ async def post(client, *, url, body: bytes, headers, timeout=None):
 
 
 def make_client(*, concurrency):
+    verify = ssl.create_default_context(cafile=conf.ca_bundle()) if conf.ca_bundle() else True
     transport = httpx.AsyncHTTPTransport(
+        verify=verify,
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         # Headers and body go out as separate writes; without NODELAY each request can stall on delayed ACKs.
         socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],

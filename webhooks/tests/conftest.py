@@ -11,7 +11,7 @@ class Receiver:
     """An HTTP server recording every request. `script` is a list of responses consumed one per request:
     (status, headers, body[, delay seconds]); when it is empty the receiver answers 200 "ok"."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.requests = []
         self.script = []
         self.in_flight = self.max_in_flight = 0
@@ -51,12 +51,18 @@ class Receiver:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls:  # (certfile, keyfile)
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def url(self, path="/hook", host="127.0.0.1"):
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path="/hook", host="127.0.0.1", scheme="http"):
+        return f"{scheme}://{host}:{self.port}{path}"
 
     def respond(self, *responses):
         with self.lock:
@@ -95,3 +101,34 @@ def fast_retries(settings):
     settings.WEBHOOK_RETRY_SCHEDULE = (1.2, 1.2)
     settings.WEBHOOK_RETRY_JITTER = 0
     return settings
+
+
+def make_cert(directory, name):
+    """A self-signed certificate for DNS name `name` (openssl CLI). Returns (certfile, keyfile)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={name}",
+                    "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """tls_receiver(cert_name) -> an HTTPS receiver on 127.0.0.1 whose certificate names `cert_name`."""
+    made = []
+
+    def make(cert_name):
+        cert, key = make_cert(tmp_path, cert_name)
+        r = Receiver(tls=(cert, key))
+        r.certfile = cert  # self-signed: trust it as the CA
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()

@@ -138,3 +138,21 @@ def test_rebinding_answer_after_check_is_not_used(receiver, canary, monkeypatch,
 ])
 def test_address_classification(address, public):
     assert ssrf.is_public(ssrf.unwrap(address)) is public
+
+
+def test_https_to_pinned_address_verifies_certificate_for_original_name(tls_receiver, settings):
+    """Connecting to the checked IP keeps TLS honest: SNI and certificate check use the URL's host name."""
+    good = tls_receiver("localhost")
+    settings.WEBHOOK_CA_BUNDLE = good.certfile
+    d = DeliveryFactory(subscription=SubscriptionFactory(url=good.url(host="localhost", scheme="https")))
+    assert deliver_webhook([d.pk])["delivered"] == 1
+    assert good.requests[0]["headers"]["Host"] == f"localhost:{good.port}"
+
+
+def test_https_certificate_for_another_name_is_refused(tls_receiver, settings, fast_retries):
+    wrong = tls_receiver("other.example")
+    settings.WEBHOOK_CA_BUNDLE = wrong.certfile
+    d = DeliveryFactory(subscription=SubscriptionFactory(url=wrong.url(host="localhost", scheme="https")))
+    assert deliver_webhook([d.pk])["retrying"] == 1
+    assert WebhookAttempt.objects.get(delivery=d).error_class == "ConnectError"
+    assert wrong.requests == []
