@@ -68,14 +68,18 @@ async def _read_limited(response, limit):
     return b"".join(chunks)[:limit].decode("utf-8", errors="replace")
 
 
-async def post(client, *, url, body: bytes, headers, timeout=None):
+async def _resolve(host, port):
+    return await asyncio.get_running_loop().run_in_executor(None, resolve, host, port)
+
+
+async def post(client, *, url, body: bytes, headers, timeout=None, resolver=_resolve):
     """One POST attempt. Never raises: network and guard errors become Outcome.error_class."""
     timeout = timeout or conf.timeout_seconds()
     started = time.perf_counter()
     outcome = Outcome()
     try:
         target = parse_url(url)
-        addresses = await asyncio.get_running_loop().run_in_executor(None, resolve, target.host, target.port)
+        addresses = await resolver(target.host, target.port)
         request_headers = {
             "Host": _host_header(target),
             "Content-Type": "application/json",
@@ -131,10 +135,19 @@ def post_many(requests, *, concurrency=None):
 
     async def run():
         semaphore = asyncio.Semaphore(concurrency)
+        lookups = {}
+
+        async def resolver(host, port):
+            # One checked lookup per host and batch (a batch lasts seconds); every request still connects
+            # only to an address that passed the check.
+            if (host, port) not in lookups:
+                lookups[host, port] = asyncio.ensure_future(_resolve(host, port))
+            return await lookups[host, port]
+
         async with make_client(concurrency=concurrency) as client:
             async def one(key, url, body, headers_fn):
                 async with semaphore:
-                    return key, await post(client, url=url, body=body, headers=headers_fn())
+                    return key, await post(client, url=url, body=body, headers=headers_fn(), resolver=resolver)
 
             results = await asyncio.gather(*(one(*r) for r in requests))
         return dict(results)
