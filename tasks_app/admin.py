@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from tasks_app.models import Comment, Membership, Profile, Project, RecurringTaskTemplate, Task
@@ -46,8 +47,28 @@ class ProfileAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
 
 
+class RecurringTaskTemplateForm(forms.ModelForm):
+    class Meta:
+        model = RecurringTaskTemplate
+        fields = "__all__"
+
+    def clean(self):
+        from tasks_app.recurrence import RecurrenceError, Schedule
+
+        data = super().clean()
+        try:
+            Schedule(rrule=data.get("rrule"), dtstart=data.get("dtstart"), timezone=data.get("timezone"),
+                     until=data.get("until"), count=data.get("count"))
+        except RecurrenceError as exc:
+            raise forms.ValidationError({exc.field: exc.message} if exc.field in self.fields else exc.message)
+        return data
+
+
 @admin.register(RecurringTaskTemplate)
 class RecurringTaskTemplateAdmin(admin.ModelAdmin):
+    """Admin edits follow the API's rules: the schedule is recomputed and changes reach instances."""
+
+    form = RecurringTaskTemplateForm
     list_display = ["id", "title", "project", "rrule", "timezone", "mode", "enabled", "next_occurrence_at",
                     "instances_created"]
     list_filter = ["enabled", "mode", "catch_up"]
@@ -55,4 +76,15 @@ class RecurringTaskTemplateAdmin(admin.ModelAdmin):
     raw_id_fields = ["project", "assignee", "created_by"]
     list_select_related = ["project"]
     readonly_fields = ["next_occurrence_at", "next_run_at", "last_occurrence_at", "last_generated_at",
-                       "instances_created", "instances_cleaned", "apply_pending", "reschedule_pending", "version"]
+                       "instances_created", "instances_cleaned", "apply_pending", "reschedule_pending", "version",
+                       "created_at", "enqueued_at"]
+
+    def save_model(self, request, obj, form, change):
+        from tasks_app import services
+
+        if change:
+            services.recurring_template_changed(template=obj, changed=list(form.changed_data))
+            return
+        obj.created_by = obj.created_by or request.user
+        services.recurring_template_schedule_from_now(template=obj)
+        super().save_model(request, obj, form, change)

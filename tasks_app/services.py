@@ -340,6 +340,12 @@ def _after_completion_next(template, schedule, completed_at):
     return nxt
 
 
+def recurring_template_schedule_from_now(*, template, now=None):
+    """Point a new (or resumed) template at its first occurrence at or after now."""
+    first = _first_occurrence_from_now(template, _schedule(template), now or dj_timezone.now())
+    _set_next(template, first if template.enabled else None)
+
+
 @transaction.atomic
 def recurring_template_create(*, actor, project, title, rrule, dtstart, timezone="UTC", description="",
                               priority=2, assignee=None, until=None, count=None, mode=RecurrenceMode.SCHEDULE,
@@ -379,7 +385,13 @@ def recurring_template_update(*, template, actor, data):
     if not changed:
         return template
     _schedule(template)  # validates the new combination before anything is written
-    if set(changed) & set(SCHEDULE_FIELDS):
+    return recurring_template_changed(template=template, changed=changed)
+
+
+@transaction.atomic
+def recurring_template_changed(*, template, changed):
+    """Save a template whose `changed` fields were set (API or admin) and queue applying them."""
+    if set(changed) & {*SCHEDULE_FIELDS, "enabled"} or not template.enabled:
         # Generation waits until the apply task has re-timed the future instances.
         _set_next(template, None)
         template.reschedule_pending = True

@@ -377,3 +377,26 @@ def test_pending_template_changes_are_swept_if_their_message_was_lost(cast, redi
     assert [(m["headers"]["task"], m["headers"]["argsrepr"]) for m in messages] == [
         ("recurring.update_recurring_task_template", f"[{template.pk}]")]
     assert outbox.sweep()["tasks_app.recurring_template_apply"] == 0  # re-stamped: not again at once
+
+
+def test_admin_edits_follow_the_same_rules(cast, client, django_capture_on_commit_callbacks):
+    from tasks_app.tests.factories import UserFactory
+
+    admin_user = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    template = make_template(cast, dtstart=datetime(2030, 1, 1, 8, tzinfo=UTC))
+    url = f"/admin/tasks_app/recurringtasktemplate/{template.pk}/change/"
+    form = {"project": cast.project.pk, "title": "Edited in admin", "description": "", "priority": 2,
+            "rrule": "FREQ=WEEKLY", "dtstart_0": "2030-01-01", "dtstart_1": "08:00:00", "timezone": "Europe/Berlin",
+            "mode": "schedule", "lead_time": "00:00:00", "catch_up": "all", "enabled": "on"}
+    assert client.post(url, {**form, "rrule": "FREQ=NEVER"}).status_code == 200  # form error, not saved
+    template.refresh_from_db()
+    assert template.rrule == "FREQ=DAILY" and not template.apply_pending
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert client.post(url, form).status_code == 302
+    template.refresh_from_db()
+    assert template.apply_pending and template.reschedule_pending and template.next_run_at is None
+    assert [c.args[0] for c in callbacks] == ["recurring.update_recurring_task_template"]
+    services.recurring_template_apply(template_id=template.pk, now=datetime(2029, 12, 1, tzinfo=UTC))
+    template.refresh_from_db()
+    assert template.next_occurrence_at == datetime(2030, 1, 1, 8, tzinfo=UTC)  # admin times are UTC here
