@@ -479,8 +479,8 @@ def recurring_template_apply(*, template_id, now=None):
         task.version += 1
         task.save()
         updated += 1
-        signals.task_updated.send(sender=Task, task=task, actor=None,
-                                  changes={k: [_json_value(a), _json_value(b)] for k, (a, b) in changes[task.pk].items()})
+        json_changes = {k: [_json_value(a), _json_value(b)] for k, (a, b) in changes[task.pk].items()}
+        signals.task_updated.send(sender=Task, task=task, actor=None, changes=json_changes)
     for task in deleted:
         task_id = task.pk
         task.delete()
@@ -608,12 +608,14 @@ def _insert_instances(rows, *, stamp):
                                         created_at=stamp).order_by("occurrence_at"))
     # PostgreSQL: one INSERT ... SELECT FROM unnest(arrays) ... RETURNING, which tells exactly which
     # rows were inserted (bulk_create(ignore_conflicts=True) does not) at a fraction of its Python cost.
+    # A Task column added later must be nullable or have a database default, or be listed here.
     fields = {f.attname: f for f in Task._meta.concrete_fields}
     arrays = ", ".join(f"%s::{fields[c].db_type(connection)}[]" for c in _INSERT_VARYING)
     sql = (
         f"INSERT INTO {Task._meta.db_table} ({', '.join(_INSERT_VARYING)}, due_at, status, version, edited_fields,"
         f" completed_at, created_at, updated_at) "
-        f"SELECT v.*, v.occurrence_at, %s, 1, '[]'::jsonb, NULL, %s, %s FROM unnest({arrays}) AS v({', '.join(_INSERT_VARYING)}) "
+        f"SELECT v.*, v.occurrence_at, %s, 1, '[]'::jsonb, NULL, %s, %s "
+        f"FROM unnest({arrays}) AS v({', '.join(_INSERT_VARYING)}) "
         f"ON CONFLICT DO NOTHING RETURNING id, recurring_template_id, occurrence_at"
     )
     params = [[getattr(r, c) for r in rows] for c in _INSERT_VARYING]

@@ -240,7 +240,8 @@ class RecurringTaskViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(s.RecurringTemplateOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=s.RecurringTemplateCreateInputSerializer, responses={201: s.RecurringTemplateOutputSerializer})
+    @extend_schema(request=s.RecurringTemplateCreateInputSerializer,
+                   responses={201: s.RecurringTemplateOutputSerializer})
     def create(self, request):
         data = s.RecurringTemplateCreateInputSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
