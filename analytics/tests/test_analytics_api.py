@@ -66,3 +66,13 @@ def test_tasks_skip_missing_targets(db, scope):
     fn = tasks.compute_user_analytics if scope == "user" else tasks.compute_project_analytics
     assert fn(999999) == {scope: 999999, "computed": False}
     assert not AnalyticsSnapshot.objects.exists()
+
+
+def test_serving_a_fresh_snapshot_is_one_query(crafted, api, django_assert_num_queries):
+    services.analytics_user_refresh(user_id=crafted.alice.pk)
+    services.analytics_project_refresh(project_id=crafted.project.pk)
+    client = api(crafted.alice)
+    with django_assert_num_queries(1):
+        assert client.get("/api/v1/analytics/me/").status_code == 200
+    with django_assert_num_queries(2):  # visibility (project_get) + snapshot
+        assert client.get(f"/api/v1/analytics/projects/{crafted.project.pk}/").status_code == 200

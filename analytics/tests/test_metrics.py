@@ -99,3 +99,18 @@ def test_query_count_does_not_grow_with_tasks(crafted, django_assert_num_queries
     with django_assert_num_queries(expected):
         data = metrics.project_metrics(project_id=crafted.project.pk, now=NOW)
     assert data["created"] == 211 and data["cycle_time_seconds"]["sample_size"] == 205
+
+
+def test_recurring_instances_count_like_any_task(crafted):
+    template_model = Task._meta.get_field("recurring_template").related_model
+    template = template_model.objects.create(project=crafted.project, title="weekly", rrule="FREQ=WEEKLY",
+                                             dtstart=NOW - timedelta(days=14))
+    for week, status in ((2, Status.DONE), (1, Status.TODO)):
+        created = NOW - timedelta(days=7 * week)
+        Task.objects.create(project=crafted.project, title="weekly", status=status, recurring_template=template,
+                            occurrence_at=created, created_at=created,
+                            completed_at=created + timedelta(hours=5) if status == Status.DONE else None)
+    data = metrics.project_metrics(project_id=crafted.project.pk, now=NOW)
+    assert (data["created"], data["completed"], data["open"]) == (13, 7, 5)
+    assert data["cycle_time_seconds"]["sample_size"] == 6
+    assert throughput_days(data)["2026-03-01"] == 1  # created 03-01 12:00, done 5 h later
