@@ -197,19 +197,22 @@ def _export_rows(job):
 @contextlib.contextmanager
 def _export_session():
     """PostgreSQL plans a cursor for its first 10 % of rows and sorts in 4 MB; an export reads every row
-    in id order, so plan for all of them and sort in memory. Session-level, reset after (connections are reused)."""
+    in id order, so plan for all of them and sort in memory. Progress writes need not wait for the WAL
+    flush (the final status write, after this block, does). Session-level and reset after, as the
+    connection is reused."""
     if connection.vendor != "postgresql":
         yield
         return
+    settings = {"cursor_tuple_fraction": "1.0", "work_mem": "'64MB'", "synchronous_commit": "off"}
     with connection.cursor() as cur:
-        cur.execute("SET cursor_tuple_fraction = 1.0")
-        cur.execute("SET work_mem = '64MB'")
+        for name, value in settings.items():
+            cur.execute(f"SET {name} = {value}")
     try:
         yield
     finally:
         with connection.cursor() as cur:
-            cur.execute("RESET cursor_tuple_fraction")
-            cur.execute("RESET work_mem")
+            for name in settings:
+                cur.execute(f"RESET {name}")
 
 
 def export_run(*, job_id):

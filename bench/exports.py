@@ -61,7 +61,8 @@ def run_export(project, owner, fmt):
 
 # The rows as stored, as PostgreSQL prints them (no ISO formatting, no escaping, no visibility join).
 RAW_SELECT = """SELECT t.id, t.project_id, t.title, t.status, t.priority, u.username, t.due_at, t.completed_at,
-t.created_at FROM tasks_app_task t LEFT JOIN auth_user u ON u.id = t.assignee_id WHERE t.project_id = {project} ORDER BY t.id"""
+t.created_at FROM tasks_app_task t LEFT JOIN auth_user u ON u.id = t.assignee_id
+WHERE t.project_id = {project} ORDER BY t.id"""
 
 
 def our_select(project, owner):
