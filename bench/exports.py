@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -117,10 +118,11 @@ def openpyxl_baseline(project, owner, path):
 def child(rows, fmt):
     """Subprocess body: one export; prints its peak RSS."""
     setup_django()
-    media_dir()
+    media = media_dir()
     project, owner = generator()(rows, label="exports")
     elapsed, job = run_export(project, owner, fmt)
     job.file.delete(save=False)
+    shutil.rmtree(media)
     print(json.dumps({"rows": job.row_count, "seconds": round(elapsed, 2),
                       "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                       "vmhwm_mb": vmhwm_mb()}))
@@ -181,7 +183,7 @@ def main():
                   f"{peaks[-1] - peaks[0]:+.1f} MB")
 
     setup_django()
-    media_dir()
+    media = media_dir()
     ensure = generator()
     project, owner = ensure(args.rows, label="exports")
     tmp = Path(tempfile.mkdtemp(prefix="bench-exports-"))
@@ -213,9 +215,8 @@ def main():
     report(f"XLSX export of {args.rows:,} tasks, speed vs raw openpyxl write-only", ours=args.rows / ours_xlsx,
            baseline=n / raw_xlsx, unit="rows/s", target=">= 0.85")
 
-    for f in tmp.iterdir():
-        f.unlink()
-    tmp.rmdir()
+    shutil.rmtree(tmp)
+    shutil.rmtree(media)
 
 
 if __name__ == "__main__":
