@@ -79,6 +79,22 @@ SCHEDULES = [
         every_minutes=1,
         description="Re-publishes notifications, deliveries and jobs whose message never arrived.",
     ),
+    ScheduleSeed(
+        name="Send Daily Task Summaries",
+        task="reminders.send_daily_task_summary",
+        queue="reminders",
+        every_minutes=60,
+        expire_seconds=3600,
+        description="Hourly: the daily summary of each user whose local morning hour has come (once per local day).",
+    ),
+    ScheduleSeed(
+        name="Send Weekly Productivity Reports",
+        task="reminders.send_weekly_productivity_report",
+        queue="reminders",
+        every_minutes=60,
+        expire_seconds=3600,
+        description="Hourly: the weekly report of each user at their local Monday morning (once per ISO week).",
+    ),
 ]
 
 SPEC_SCHEDULE_NAMES = [s.name for s in SCHEDULES[:6]]

@@ -155,3 +155,16 @@ def recurring_preview(*, template, count, now=None):
     else:
         occurrences = schedule.take(count, now or dj_timezone.now())
     return [(o, schedule.local(o)) for o in occurrences]
+
+
+def reminder_list(*, task):
+    from tasks_app.models import Reminder
+
+    return Reminder.objects.filter(task=task).select_related("recipient").order_by("fire_at", "id")
+
+
+def reminder_get(*, task, reminder_id):
+    reminder = reminder_list(task=task).filter(pk=reminder_id).first()
+    if reminder is None:
+        raise NotFound("Reminder not found.", code="not_found")
+    return reminder

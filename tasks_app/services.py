@@ -18,7 +18,7 @@ from django.utils import timezone as dj_timezone
 
 from core.enqueue import enqueue_on_commit
 from core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
-from tasks_app import conf, signals
+from tasks_app import conf, reminders, signals, summaries
 from tasks_app.models import (
     ROLE_RANK,
     CatchUp,
@@ -218,6 +218,7 @@ def task_update(*, task, actor, data, check_permission=True):
         task.edited_fields = sorted(edited)
     task.version += 1
     task.save()
+    reminders.reminders_follow_task(task=task, changes=changes)
 
     if task.recurring_template_id and "status" in changes and task.status in (Status.DONE, Status.CANCELLED):
         _recurring_instance_closed(task=task)
@@ -772,3 +773,29 @@ class RecurrenceService:
     create_instance = staticmethod(recurring_instance_create)
     apply_template_changes = staticmethod(recurring_template_apply)
     cleanup_completed = staticmethod(recurring_cleanup_completed)
+
+
+# --- reminders and summaries (tasks_app/reminders.py, tasks_app/summaries.py) ---
+reminder_create = reminders.reminder_create
+reminder_update = reminders.reminder_update
+reminder_delete = reminders.reminder_delete
+reminders_claim_due = reminders.reminders_claim_due
+reminder_send = reminders.reminder_send
+daily_summaries_send = summaries.daily_summaries_send
+weekly_reports_send = summaries.weekly_reports_send
+
+
+class ReminderService:
+    """The spec's reminders module: the sweep, one reminder, the daily summary and the weekly report."""
+
+    @staticmethod
+    def process_pending_reminders():
+        enqueue_on_commit("reminders.send_reminder_notifications")
+
+    create = staticmethod(reminder_create)
+    update = staticmethod(reminder_update)
+    delete = staticmethod(reminder_delete)
+    claim_due = staticmethod(reminders_claim_due)
+    send = staticmethod(reminder_send)
+    send_daily_summaries = staticmethod(daily_summaries_send)
+    send_weekly_reports = staticmethod(weekly_reports_send)
