@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import DatabaseError, models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -67,16 +67,27 @@ def sweep(*, now=None, older_than=None, batch=None):
     cutoff = now - older_than
     report = {}
     for box in _registry.values():
-        stale = box.queryset().filter(
-            Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, created_at__lt=cutoff)
-        ).order_by("created_at")[:batch]
-        published = []
-        for row in stale:
-            if not publish_now_rollback_unsafe(box.task_name, args=box.args(row)):
-                break  # broker still down: stop this round, the rows stay pending
-            published.append(row.pk)
-        if published:
-            box.queryset().model.objects.filter(pk__in=published).update(enqueued_at=now)
-            logger.info("outbox %s: re-published %d pending rows", box.name, len(published))
-        report[box.name] = len(published)
+        try:
+            report[box.name] = _sweep_one(box, cutoff=cutoff, now=now, batch=batch)
+        except DatabaseError as exc:  # one broken outbox must not stop the others
+            logger.error("outbox %s: sweep failed (%s)", box.name, type(exc).__name__)
+            report[box.name] = None
+    if any(count is None for count in report.values()):
+        failed = [name for name, count in report.items() if count is None]
+        raise DatabaseError(f"sweep failed for {', '.join(failed)}")  # recorded as a failure; the next run retries
     return report
+
+
+def _sweep_one(box, *, cutoff, now, batch):
+    stale = box.queryset().filter(
+        Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, created_at__lt=cutoff)
+    ).order_by("created_at")[:batch]
+    published = []
+    for row in stale:
+        if not publish_now_rollback_unsafe(box.task_name, args=box.args(row)):
+            break  # broker still down: stop this round, the rows stay pending
+        published.append(row.pk)
+    if published:
+        box.queryset().model.objects.filter(pk__in=published).update(enqueued_at=now)
+        logger.info("outbox %s: re-published %d pending rows", box.name, len(published))
+    return len(published)

@@ -55,6 +55,8 @@ class Notification(OutboxRow):
     email_attempts = models.PositiveSmallIntegerField(default=0)
     email_last_error = models.CharField(max_length=300, blank=True, default="")
     email_claimed_at = models.DateTimeField(null=True, blank=True)
+    # The Celery task id that holds the claim; its own retries (same id) may take the row back.
+    email_claim_token = models.CharField(max_length=64, blank=True, default="")
     email_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.template.loader import render_to_string
@@ -271,27 +271,43 @@ def email_message(notification):
     return message
 
 
-def _claim(notification_id, now):
+class DeliveredButUnrecorded(Exception):
+    """The email went out but the database failed before the row said so (e.g. a PostgreSQL restart)."""
+
+
+def _claim(notification_id, now, token):
     stale = now - timedelta(seconds=conf.email_stale_sending_seconds())
-    return Notification.objects.filter(pk=notification_id).filter(
-        Q(email_state=EmailState.PENDING) | Q(email_state=EmailState.SENDING, email_claimed_at__lt=stale)
-    ).update(email_state=EmailState.SENDING, email_claimed_at=now, email_attempts=F("email_attempts") + 1)
+    claimable = Q(email_state=EmailState.PENDING) | Q(email_state=EmailState.SENDING, email_claimed_at__lt=stale)
+    if token:
+        claimable |= Q(email_state=EmailState.SENDING, email_claim_token=token)
+    return Notification.objects.filter(pk=notification_id).filter(claimable).update(
+        email_state=EmailState.SENDING, email_claimed_at=now, email_claim_token=token or "",
+        email_attempts=F("email_attempts") + 1,
+    )
 
 
 def _finish(notification_id, state, *, error="", **extra):
     Notification.objects.filter(pk=notification_id, email_state=EmailState.SENDING).update(
-        email_state=state, email_last_error=error, email_claimed_at=None, **extra
+        email_state=state, email_last_error=error, email_claimed_at=None, email_claim_token="", **extra
     )
 
 
-def notification_email_deliver(*, notification_id):
+def notification_email_deliver(*, notification_id, claim_token=None, already_sent=False):
     """Send the email of one notification at most once. Returns a small dict; raises EmailRetry on transient errors.
 
     The row is claimed (pending -> sending, one conditional UPDATE) before anything is sent, so a
-    redelivered or duplicated message finds nothing to do.
+    redelivered or duplicated message finds nothing to do. `claim_token` (the Celery task id, which
+    retries keep) lets a retry after a database error take back its own claim. `already_sent` is
+    set by the retry of a delivery whose email went out but whose row could not be updated: it only
+    records the send.
     """
     now = timezone.now()
-    if not _claim(notification_id, now):
+    if already_sent:
+        Notification.objects.filter(pk=notification_id, email_state=EmailState.SENDING,
+                                    email_claim_token=claim_token or "").update(
+            email_state=EmailState.SENT, email_sent_at=now, email_claimed_at=None, email_claim_token="")
+        return {"notification": notification_id, "outcome": EmailState.SENT, "recorded_after_retry": True}
+    if not _claim(notification_id, now, claim_token):
         state = Notification.objects.filter(pk=notification_id).values_list("email_state", flat=True).first()
         return {"notification": notification_id, "outcome": "nothing_to_do", "state": state}
     notification = Notification.objects.select_related(
@@ -317,7 +333,10 @@ def notification_email_deliver(*, notification_id):
         # The retry is a re-publish: stamp enqueued_at so the sweep leaves it to the retry.
         _finish(notification_id, EmailState.PENDING, error=error, enqueued_at=timezone.now())
         raise EmailRetry(retry_countdown(notification.email_attempts), error) from exc
-    _finish(notification_id, EmailState.SENT, email_sent_at=timezone.now())
+    try:
+        _finish(notification_id, EmailState.SENT, email_sent_at=timezone.now())
+    except DatabaseError as exc:
+        raise DeliveredButUnrecorded() from exc
     return {"notification": notification_id, "outcome": EmailState.SENT, "attempts": notification.email_attempts}
 
 

@@ -11,27 +11,32 @@ from celery import shared_task
 from notifications import services
 
 
-def _deliver(task, notification_id):
+def _deliver(task, notification_id, already_sent):
     try:
-        return services.notification_email_deliver(notification_id=notification_id)
+        return services.notification_email_deliver(notification_id=notification_id, claim_token=task.request.id,
+                                                   already_sent=already_sent)
     except services.EmailRetry as exc:
         # Attempts are counted on the row, so Celery's own retry limit is not used.
         raise task.retry(countdown=exc.countdown, max_retries=None, exc=exc)
+    except services.DeliveredButUnrecorded as exc:
+        # Sent, but the database dropped before the row said so: the retry only records it.
+        raise task.retry(kwargs={"notification_id": notification_id, "already_sent": True}, countdown=2,
+                         max_retries=None, exc=exc)
 
 
 @shared_task(bind=True, name="notifications.send_task_assignment_notification")
-def send_task_assignment_notification(self, notification_id):
-    return _deliver(self, notification_id)
+def send_task_assignment_notification(self, notification_id, already_sent=False):
+    return _deliver(self, notification_id, already_sent)
 
 
 @shared_task(bind=True, name="notifications.send_comment_mention_notification")
-def send_comment_mention_notification(self, notification_id):
-    return _deliver(self, notification_id)
+def send_comment_mention_notification(self, notification_id, already_sent=False):
+    return _deliver(self, notification_id, already_sent)
 
 
 @shared_task(bind=True, name="notifications.send_email_notification")
-def send_email_notification(self, notification_id):
-    return _deliver(self, notification_id)
+def send_email_notification(self, notification_id, already_sent=False):
+    return _deliver(self, notification_id, already_sent)
 
 
 @shared_task(name="notifications.cleanup_expired_notifications")

@@ -6,6 +6,6 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskmgmt.settings.local")
 
-app = Celery("taskmgmt")
+app = Celery("taskmgmt", task_cls="core.celery_base:BaseTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

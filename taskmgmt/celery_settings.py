@@ -57,7 +57,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_SOFT_TIME_LIMIT = 300
 CELERY_TASK_TIME_LIMIT = 360
-CELERY_TASK_TRACK_STARTED = True
+# No STARTED state: it is a database write before every task body, and with the database down it
+# fails outside the body, where the task cannot retry.
+CELERY_TASK_TRACK_STARTED = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # the per-queue choice is made by `manage.py celery_worker`
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 1000
 CELERY_WORKER_SEND_TASK_EVENTS = True

@@ -159,3 +159,37 @@ class TestSweep:
         assigned.refresh_from_db()
         assert assigned.enqueued_at is not None
         assert outbox.sweep()["notifications.email"] == 0  # just re-published: not stale yet
+
+
+class TestDatabaseFailures:
+    def test_retry_with_the_same_task_id_takes_back_its_claim(self, assigned):
+        from notifications.models import Notification
+
+        # A first run claimed the row, then the database dropped before it could send.
+        Notification.objects.filter(pk=assigned.pk).update(
+            email_state=EmailState.SENDING, email_claimed_at=timezone.now(), email_claim_token="task-1")
+        other = services.notification_email_deliver(notification_id=assigned.pk, claim_token="task-2")
+        assert other["outcome"] == "nothing_to_do" and not mail.outbox
+        mine = services.notification_email_deliver(notification_id=assigned.pk, claim_token="task-1")
+        assert mine["outcome"] == EmailState.SENT and len(mail.outbox) == 1
+
+    def test_sent_but_unrecorded_is_recorded_by_the_retry_without_resending(self, assigned, monkeypatch):
+        from django.db import OperationalError
+
+        real_finish = services._finish
+
+        def flaky_finish(notification_id, state, **kwargs):
+            if state == EmailState.SENT:
+                raise OperationalError("server closed the connection unexpectedly")
+            return real_finish(notification_id, state, **kwargs)
+
+        monkeypatch.setattr(services, "_finish", flaky_finish)
+        with pytest.raises(services.DeliveredButUnrecorded):
+            services.notification_email_deliver(notification_id=assigned.pk, claim_token="task-1")
+        monkeypatch.setattr(services, "_finish", real_finish)
+        assert len(mail.outbox) == 1
+        result = services.notification_email_deliver(notification_id=assigned.pk, claim_token="task-1",
+                                                      already_sent=True)
+        assert result["outcome"] == EmailState.SENT and len(mail.outbox) == 1
+        assigned.refresh_from_db()
+        assert assigned.email_state == EmailState.SENT and assigned.email_claim_token == ""

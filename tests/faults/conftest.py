@@ -160,3 +160,52 @@ def stack(subprocess_env, private_redis, smtp, tmp_path):
     s = Stack(env, tmp_path)
     yield s
     s.stop_all()
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster (initdb) on a free port, which a test may restart at will."""
+
+    def __init__(self):
+        import glob
+        import os
+        import tempfile
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins or os.geteuid() != 0:
+            pytest.skip("needs PostgreSQL server binaries and root (to run them as the postgres user)")
+        self.bin = Path(bins[-1]).parent
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="taskmgmt-pg-", dir="/tmp"))
+        os.chmod(self.dir, 0o755)
+        shutil.chown(self.dir, "postgres", "postgres")
+        self.data = self.dir / "data"
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/faults"
+
+    def _pg(self, *argv, check=True):
+        return subprocess.run(["runuser", "-u", "postgres", "--", *map(str, argv)], check=check,
+                              capture_output=True, text=True, timeout=120)
+
+    def init(self):
+        self._pg(self.bin / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start()
+        self._pg(self.bin / "createdb", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres", "faults")
+
+    def start(self):
+        self._pg(self.bin / "pg_ctl", "-D", self.data, "-w", "-l", self.dir / "pg.log", "-o",
+                 f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+
+    def restart(self):
+        self._pg(self.bin / "pg_ctl", "-D", self.data, "-w", "-m", "fast", "-l", self.dir / "pg.log", "-o",
+                 f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "restart")
+
+    def stop(self):
+        self._pg(self.bin / "pg_ctl", "-D", self.data, "-m", "immediate", "stop", check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres():
+    server = PostgresServer()
+    server.init()
+    yield server
+    server.stop()
