@@ -80,7 +80,7 @@ def _check_writable(*, task, actor):
 
 @transaction.atomic
 def reminder_create(*, task, actor, remind_at=None, offset=None, recipient=None, note=""):
-    task = Task.objects.select_for_update().select_related("project", "assignee").get(pk=task.pk)
+    task = Task.objects.select_for_update(of=("self",)).select_related("project", "assignee").get(pk=task.pk)
     _check_writable(task=task, actor=actor)
     if task.status in CLOSED_STATUSES:
         raise Conflict("The task is done or cancelled; reopen it to add reminders.", code="task_closed")
@@ -94,7 +94,7 @@ def reminder_create(*, task, actor, remind_at=None, offset=None, recipient=None,
 @transaction.atomic
 def reminder_update(*, reminder, actor, data):
     """data: any of remind_at, offset, recipient, note. Switching kind: give the other field and None for this."""
-    task = Task.objects.select_for_update().select_related("project", "assignee").get(pk=reminder.task_id)
+    task = Task.objects.select_for_update(of=("self",)).select_related("project", "assignee").get(pk=reminder.task_id)
     _check_writable(task=task, actor=actor)
     reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
     remind_at = data.get("remind_at", reminder.remind_at)
