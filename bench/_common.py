@@ -18,6 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def setup_django(*, settings="taskmgmt.settings.test"):
     """Configure Django on a dedicated bench database (BENCH_DATABASE_URL, else DATABASE_URL, else SQLite in var/)."""
+    # bench/webhooks.py and friends would shadow the Django apps of the same name; Celery's Django
+    # fixup also puts the working directory first on sys.path, so work from the repository root.
+    os.chdir(ROOT)
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
     sys.path.insert(0, str(ROOT))
     os.environ["DJANGO_SETTINGS_MODULE"] = settings
     url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")

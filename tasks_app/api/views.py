@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from tasks_app import selectors, services
 from tasks_app.api import serializers as s
+from tasks_app.api.task_rows import task_rows, task_values
 from tasks_app.models import Comment, Membership, Project, RecurringTaskTemplate, Task
 
 TASK_PK = OpenApiParameter("task_pk", OpenApiTypes.INT, OpenApiParameter.PATH)
@@ -134,8 +135,11 @@ class TaskViewSet(viewsets.GenericViewSet):
 
     def list(self, request):
         qs = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(qs.order_by(*qs.query.order_by, "-id") if qs.query.order_by else qs)
-        return self.get_paginated_response(s.TaskOutputSerializer(page, many=True).data)
+        if qs.query.order_by:
+            qs = qs.order_by(*qs.query.order_by, "-id")
+        # One values_list() query for the page, rows built without model instances (task_rows.py).
+        page = self.paginate_queryset(task_values(qs))
+        return self.get_paginated_response(task_rows(page))
 
     @extend_schema(request=s.TaskCreateInputSerializer, responses={201: s.TaskOutputSerializer})
     def create(self, request):
