@@ -16,6 +16,10 @@ class Profile(models.Model):
         default=8, validators=[MaxValueValidator(23)], help_text="Local hour for the daily summary."
     )
 
+    class Meta:
+        # The hourly summary runs look users up by (timezone, local morning hour).
+        indexes = [models.Index(fields=["timezone", "morning_hour"], name="profile_local_morning")]
+
     def __str__(self):
         return f"profile of {self.user}"
 

@@ -249,3 +249,19 @@ def test_weekly_report_counts_by_the_users_own_week(cast):
     assert (k["week"], [d["count"] for d in k["days"]][0]) == ("2026-W13", 1)
     assert (la_report["week"], [d["count"] for d in la_report["days"]][6]) == ("2026-W12", 1)
     assert Counter(SummaryDelivery.objects.values_list("kind", flat=True))["weekly_report"] >= 2
+
+
+def test_the_two_hourly_entries_are_seeded_on_the_reminders_queue(db):
+    from django_celery_beat.models import PeriodicTask
+
+    from core.schedules import SPEC_SCHEDULE_NAMES, seed_schedules
+
+    seed_schedules()
+    rows = {p.name: p for p in PeriodicTask.objects.select_related("interval")}
+    for name, task in (("Send Daily Task Summaries", "reminders.send_daily_task_summary"),
+                       ("Send Weekly Productivity Reports", "reminders.send_weekly_productivity_report")):
+        row = rows[name]
+        assert (row.task, row.queue, row.interval.every, row.interval.period, row.expire_seconds) == (
+            task, "reminders", 60, "minutes", 3600)
+        assert name not in SPEC_SCHEDULE_NAMES
+    assert rows["Send Reminder Notifications"].interval.every == 15
