@@ -5,12 +5,12 @@ Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/tm_bench5 .venv/bin/pytho
 
 Ours: tasks_app.services.recurring_process_due() (what recurring.process_recurring_tasks runs): lock
 due templates in batches (FOR UPDATE SKIP LOCKED), expand each RRULE in its timezone, bulk-insert the
-instances, re-select them, send recurring_instance_created per instance (with whatever receivers
+instances, re-select them, send recurring_instances_created per instance (with whatever receivers
 the installed apps connect), update the templates.
 Baseline: the same Task rows (same columns and values) written with one psycopg COPY, nothing else.
 Each round starts from the same state (instances deleted, templates reset). The database is created
 and migrated if missing. Target: ours / baseline rows/s >= 0.5. A second ratio is printed for the
-engine alone (recurring_instance_created receivers disconnected), to show which part costs what.
+engine alone (recurring_instances_created receivers disconnected), to show which part costs what.
 """
 
 import argparse
@@ -93,9 +93,9 @@ def main():
               f"templates in {result['batches']} batches, {elapsed:.3f} s")
         return rows, len(rows) / elapsed
 
-    signal = signals.recurring_instance_created
+    signal = signals.recurring_instances_created
     live = signal._live_receivers(Task)[0]
-    print(f"recurring_instance_created receivers: {[f'{r.__module__}.{r.__name__}' for r in live]}")
+    print(f"recurring_instances_created receivers: {[f'{r.__module__}.{r.__name__}' for r in live]}")
     ours, engine, base = [], [], []
     for round_no in range(args.rounds):
         rows, rate = tick("tick with the installed receivers")

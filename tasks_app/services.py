@@ -555,7 +555,7 @@ def recurring_instance_create(*, template_id, occurrence_at, now=None):
     task = _instance_row(template, occurrence_at, now)
     task.save(force_insert=True)
     task.recurring_template = template
-    signals.recurring_instance_created.send(sender=Task, task=task, template=template)
+    signals.recurring_instances_created.send(sender=Task, instances=[task])
     template.instances_created += 1
     template.last_generated_at = now
     if template.last_occurrence_at is None or occurrence_at > template.last_occurrence_at:
@@ -694,7 +694,8 @@ def _process_batch(*, now, batch_size, cap):
         template = by_pk[task.recurring_template_id]
         task.recurring_template = template
         task.project = template.project
-        signals.recurring_instance_created.send(sender=Task, task=task, template=template)
+    if created:
+        signals.recurring_instances_created.send(sender=Task, instances=created)
     return len(templates), len(created), skipped_total
 
 

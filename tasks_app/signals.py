@@ -11,7 +11,7 @@ Keyword arguments (sender is always the model class):
 - task_deleted:   task (already deleted; pk kept in task_id), task_id, actor, payload (serialized before delete)
 - comment_created: comment, actor
 - comment_updated: comment, actor, previous_body
-- recurring_instance_created: task, template
+- recurring_instances_created: instances (created Tasks, each with .recurring_template set)
 """
 
 from django.dispatch import Signal
@@ -24,6 +24,6 @@ task_deleted = Signal()
 comment_created = Signal()
 comment_updated = Signal()
 
-# Sent by the recurrence engine for each instance it creates (task, template); instances created in
-# bulk do not send task_created, so webhooks listen for this one.
-recurring_instance_created = Signal()
+# Sent by the recurrence engine once per batch of instances it created (instances created in bulk do
+# not send task_created): receivers handle the whole batch with a few queries, not a few per instance.
+recurring_instances_created = Signal()

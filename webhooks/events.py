@@ -2,7 +2,7 @@
 
 from tasks_app import signals
 from webhooks.models import Event
-from webhooks.services import trigger_webhook
+from webhooks.services import trigger_webhook, trigger_webhooks
 
 
 def task_data(task):
@@ -64,9 +64,10 @@ def on_comment_created(sender, comment, actor=None, **kw):
     })
 
 
-def on_recurring_instance_created(sender, task, template=None, **kw):
-    trigger_webhook(project_id=task.project_id, event_type=Event.RECURRING_INSTANCE_CREATED,
-                    data={"task": task_data(task), "template": getattr(template, "pk", None)})
+def on_recurring_instances_created(sender, instances, **kw):
+    trigger_webhooks(event_type=Event.RECURRING_INSTANCE_CREATED, events=[
+        (task.project_id, {"task": task_data(task), "template": task.recurring_template_id}) for task in instances
+    ])
 
 
 def connect():
@@ -77,7 +78,7 @@ def connect():
         (signals.task_completed, on_task_completed),
         (signals.task_deleted, on_task_deleted),
         (signals.comment_created, on_comment_created),
-        (signals.recurring_instance_created, on_recurring_instance_created),
+        (signals.recurring_instances_created, on_recurring_instances_created),
     ]
     for signal, receiver in pairs:
         signal.connect(receiver, dispatch_uid=f"webhooks.{receiver.__name__}")

@@ -1,5 +1,6 @@
 """Webhook writes: subscriptions, triggering deliveries, attempting them, retry scan and cleanup."""
 
+import collections
 import json
 import logging
 import math
@@ -139,22 +140,37 @@ def _enqueue(delivery_ids):
 def trigger_webhook(*, project_id, event_type, data):
     """A delivery row per active subscription of the project that wants `event_type`, in the caller's
     transaction; deliver_webhook is queued (ids only, in batches) once it commits. Returns the ids."""
-    subs = [
-        pk for pk, events in WebhookSubscription.objects.filter(project_id=project_id, is_active=True)
-        .values_list("pk", "events")
-        if event_type in (events or [])
-    ]
-    if not subs:
+    return trigger_webhooks(event_type=event_type, events=[(project_id, data)])
+
+
+def trigger_webhooks(*, event_type, events):
+    """trigger_webhook for many events of one type at once: `events` is [(project_id, data), ...].
+
+    One subscription query and one bulk insert for the whole batch (e.g. a recurrence tick)."""
+    project_ids = {project_id for project_id, _ in events}
+    subs_by_project = collections.defaultdict(list)
+    for pk, project_id, wanted in (WebhookSubscription.objects
+                                   .filter(project_id__in=project_ids, is_active=True)
+                                   .values_list("pk", "project_id", "events")):
+        if event_type in (wanted or []):
+            subs_by_project[project_id].append(pk)
+    if not subs_by_project:
         return []
     now = timezone.now()
-    body = encode_body({"type": event_type, "timestamp": now.isoformat(), "data": data})
-    rows = WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(subscription_id=pk, event_type=event_type, body=body, created_at=now) for pk in subs]
-    )
-    ids = [row.pk for row in rows]
+    rows = []
+    for project_id, data in events:
+        subs = subs_by_project.get(project_id)
+        if subs:
+            body = encode_body({"type": event_type, "timestamp": now.isoformat(), "data": data})
+            rows += [WebhookDelivery(subscription_id=pk, event_type=event_type, body=body, created_at=now)
+                     for pk in subs]
+    created = WebhookDelivery.objects.bulk_create(rows)
+    ids = [row.pk for row in created]
     if None in ids:  # backends without RETURNING for bulk inserts
-        ids = list(WebhookDelivery.objects.filter(created_at=now, subscription_id__in=subs, event_type=event_type)
-                   .values_list("pk", flat=True))
+        ids = list(WebhookDelivery.objects.filter(
+            created_at=now, event_type=event_type,
+            subscription_id__in=[pk for subs in subs_by_project.values() for pk in subs],
+        ).values_list("pk", flat=True))
     _enqueue(ids)
     return ids
 

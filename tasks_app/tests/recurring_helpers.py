@@ -10,12 +10,13 @@ def make_template(cast, *, actor=None, **kwargs):
 
 
 class Received:
-    """Collects recurring_instance_created events (task pk, template pk, inside a transaction?)."""
+    """Collects recurring_instances_created events, one entry per instance (task pk, template pk, in a transaction?)."""
 
     def __init__(self):
         self.events = []
 
-    def __call__(self, sender, task, template, **kwargs):
+    def __call__(self, sender, instances, **kwargs):
         from django.db import connection
 
-        self.events.append((task.pk, template.pk, connection.in_atomic_block))
+        for task in instances:
+            self.events.append((task.pk, task.recurring_template.pk, connection.in_atomic_block))

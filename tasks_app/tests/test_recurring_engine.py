@@ -25,20 +25,20 @@ def _instances(template):
 @pytest.fixture
 def received():
     receiver = Received()
-    signals.recurring_instance_created.connect(receiver, dispatch_uid="test-received")
+    signals.recurring_instances_created.connect(receiver, dispatch_uid="test-received")
     yield receiver
-    signals.recurring_instance_created.disconnect(dispatch_uid="test-received")
+    signals.recurring_instances_created.disconnect(dispatch_uid="test-received")
 
 
 @pytest.fixture
 def other_receivers_muted():
     """Query counts measure the engine; receivers other apps connect add their own queries."""
-    saved = signals.recurring_instance_created.receivers
-    signals.recurring_instance_created.receivers = []
-    signals.recurring_instance_created.sender_receivers_cache.clear()
+    saved = signals.recurring_instances_created.receivers
+    signals.recurring_instances_created.receivers = []
+    signals.recurring_instances_created.sender_receivers_cache.clear()
     yield
-    signals.recurring_instance_created.receivers = saved
-    signals.recurring_instance_created.sender_receivers_cache.clear()
+    signals.recurring_instances_created.receivers = saved
+    signals.recurring_instances_created.sender_receivers_cache.clear()
 
 
 class TestDaylightSaving:
