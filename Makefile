@@ -31,5 +31,17 @@ test: install
 	  echo "tests: database=$${DATABASE_URL:-sqlite (var/)} redis=$$TEST_REDIS_URL" && \
 	  $(BIN)/pytest $(PYTEST_ARGS)
 
+# Every benchmark, each against a raw baseline measured in the same run; writes docs/benchmarks.md.
+bench: install
+	@base="$$(./scripts/ensure_redis.sh)" && \
+	  export BENCH_REDIS_URL="$${BENCH_REDIS_URL:-$$base/14}" TEST_REDIS_URL="$${BENCH_REDIS_URL:-$$base/14}" && \
+	  $(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
+# The fault-injection suite alone (it also runs inside `make test`).
+faults: install
+	@base="$$(./scripts/ensure_redis.sh)" && \
+	  export TEST_REDIS_URL="$${TEST_REDIS_URL:-$$base/15}" && \
+	  $(BIN)/pytest -m faults -s $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) var/test.sqlite3 .pytest_cache

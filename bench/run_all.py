@@ -1,0 +1,105 @@
+"""Run every benchmark and write docs/benchmarks.md: one row per ratio, with its target.
+
+Usage: .venv/bin/python bench/run_all.py [--quick] [--only NAME ...]
+Benchmarks that compare against PostgreSQL's COPY or need 1M rows run on PostgreSQL
+(BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/taskmgmt_bench); if none answers
+they are reported as skipped. Each benchmark measures its raw baseline in the same run.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_DEFAULT = "postgres://postgres@127.0.0.1:5432/taskmgmt_bench"
+
+# name, script args, quick args, needs PostgreSQL
+BENCHES = [
+    ("publish", ["--n", "3000"], ["--n", "1000"], False),
+    ("api_tasks", ["--duration", "10"], ["--duration", "4"], False),
+    ("notifications", ["--events", "1000"], ["--events", "300"], False),
+    ("webhooks", [], [], False),
+    ("recurring", ["--templates", "10000", "--rounds", "3"], ["--templates", "2000", "--rounds", "1"], True),
+    ("analytics", ["--rows", "1000000"], ["--rows", "100000"], True),
+    ("exports", ["--rows", "100000", "--rss-rows", "100000,1000000"],
+     ["--rows", "20000", "--rss-rows", "20000,100000", "--rss-formats", "csv"], True),
+]
+
+
+def postgres_url():
+    url = os.environ.get("BENCH_DATABASE_URL") or PG_DEFAULT
+    try:
+        import psycopg
+
+        psycopg.connect(url.replace("/taskmgmt_bench", "/postgres").replace("postgres://", "postgresql://"),
+                        connect_timeout=2).close()
+        return url
+    except Exception:
+        return None
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--only", nargs="*")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    pg = postgres_url()
+    rows, log = [], []
+    for name, full, quick, needs_pg in BENCHES:
+        if args.only and name not in args.only:
+            continue
+        argv = [sys.executable, str(ROOT / "bench" / f"{name}.py"), *(quick if args.quick else full)]
+        env = dict(os.environ)
+        env["BENCH_DATABASE_URL"] = pg or ""
+        if needs_pg and not pg:
+            rows.append({"name": name, "skipped": "PostgreSQL not reachable"})
+            continue
+        if not pg:
+            env.pop("BENCH_DATABASE_URL")
+        command = " ".join(["python", f"bench/{name}.py", *(quick if args.quick else full)])
+        print(f"=== {command}", flush=True)
+        started = datetime.datetime.now()
+        proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+        seconds = (datetime.datetime.now() - started).total_seconds()
+        print(proc.stdout[-4000:], proc.stderr[-2000:] if proc.returncode else "", flush=True)
+        results = [json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines()
+                   if line.startswith("BENCH_RESULT ")]
+        if proc.returncode or not results:
+            rows.append({"name": name, "skipped": f"failed (exit {proc.returncode})", "command": command})
+        for result in results:
+            rows.append({**result, "command": command, "seconds": seconds})
+        log.append((name, seconds))
+
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` (bench/run_all.py{' --quick' if args.quick else ''}) on "
+        f"{datetime.date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; database for the PostgreSQL rows: {'PostgreSQL' if pg else 'none'}.",
+        "Each ratio compares our path with a raw baseline measured in the same run on the same machine.",
+        "For throughput, ratio = ours / baseline (higher is better); for latency, ratio = ours / baseline (lower is "
+        "better).",
+        "",
+        "| benchmark | ours | baseline | ratio | target | met | command |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if "skipped" in row:
+            lines.append(f"| {row['name']} | – | – | – | – | skipped: {row['skipped']} | {row.get('command', '')} |")
+            continue
+        lines.append(
+            f"| {row['name']} | {row['ours']:,.2f} {row['unit']} | {row['baseline']:,.2f} {row['unit']} | "
+            f"{row['ratio']:.2f} | {row['target']} | {'yes' if row['met'] else '**no**'} | `{row['command']}` |")
+    lines += ["", "Durations: " + ", ".join(f"{name} {s:.0f} s" for name, s in log), ""]
+    Path(args.out).write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
