@@ -4,6 +4,7 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"
 PRIVATE_REDIS_PORT="${PRIVATE_REDIS_PORT:-6390}"
+LOCAL_REDIS_PORT="${LOCAL_REDIS_PORT:-6379}"  # where an already running Redis is looked for
 PRIVATE_REDIS_DIR="$ROOT/var/redis"
 
 # redis_ping URL -> exit 0 if a Redis answers PING there.
@@ -43,7 +44,7 @@ start_private_redis() {
 # ensure_redis_base -> prints redis://127.0.0.1:PORT of a Redis that answers: 6379 if one runs there,
 # else our private one (started if needed).
 ensure_redis_base() {
-  if redis_ping "redis://127.0.0.1:6379/0"; then echo "redis://127.0.0.1:6379"; return; fi
+  if redis_ping "redis://127.0.0.1:$LOCAL_REDIS_PORT/0"; then echo "redis://127.0.0.1:$LOCAL_REDIS_PORT"; return; fi
   if ! redis_ping "redis://127.0.0.1:$PRIVATE_REDIS_PORT/0"; then
     echo "no Redis on 127.0.0.1:6379: starting a private one on port $PRIVATE_REDIS_PORT (data in var/redis)" >&2
     start_private_redis || return 1

@@ -6,7 +6,7 @@ source "$(dirname "$0")/../lib.sh"
 cd "$ROOT"
 
 started_redis=""
-if [ -z "${REDIS_URL:-}" ] && ! redis_ping "redis://127.0.0.1:6379/0" \
+if [ -z "${REDIS_URL:-}" ] && ! redis_ping "redis://127.0.0.1:$LOCAL_REDIS_PORT/0" \
    && ! redis_ping "redis://127.0.0.1:$PRIVATE_REDIS_PORT/0"; then
   started_redis=1
 fi
