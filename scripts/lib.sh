@@ -46,7 +46,7 @@ start_private_redis() {
 ensure_redis_base() {
   if redis_ping "redis://127.0.0.1:$LOCAL_REDIS_PORT/0"; then echo "redis://127.0.0.1:$LOCAL_REDIS_PORT"; return; fi
   if ! redis_ping "redis://127.0.0.1:$PRIVATE_REDIS_PORT/0"; then
-    echo "no Redis on 127.0.0.1:6379: starting a private one on port $PRIVATE_REDIS_PORT (data in var/redis)" >&2
+    echo "no Redis on 127.0.0.1:$LOCAL_REDIS_PORT: starting a private one on port $PRIVATE_REDIS_PORT (data in var/redis)" >&2
     start_private_redis || return 1
   fi
   echo "redis://127.0.0.1:$PRIVATE_REDIS_PORT"
