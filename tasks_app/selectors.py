@@ -160,7 +160,9 @@ def recurring_preview(*, template, count, now=None):
 def reminder_list(*, task):
     from tasks_app.models import Reminder
 
-    return Reminder.objects.filter(task=task).select_related("recipient").order_by("fire_at", "id")
+    # Disarmed reminders (relative, task without a due date) last, on every database.
+    return Reminder.objects.filter(task=task).select_related("recipient").order_by(
+        F("fire_at").asc(nulls_last=True), "id")
 
 
 def reminder_get(*, task, reminder_id):

@@ -178,3 +178,7 @@ def test_list_is_paginated_with_constant_queries(cast, api, task, django_assert_
     assert body["count"] == 25 and len(body["results"]) == 20 and body["next"]
     fire_times = [item["fire_at"] for item in body["results"]]
     assert fire_times == sorted(fire_times)
+    services.task_update(task=task, actor=cast.member, data={"due_at": None})  # all disarmed, then one armed
+    services.reminder_create(task=task, actor=cast.member, remind_at=NOW + timedelta(hours=1))
+    first = client.get(url(task)).json()["results"][0]
+    assert first["kind"] == "absolute" and first["fire_at"] == "2026-05-04T10:00:00Z"
