@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from tasks_app import conf
@@ -133,30 +134,36 @@ def _daily_batch(batch, now):
     latest_end = max(w[2] for w in windows.values())
     earliest_yesterday = min(w[0] for w in windows.values())
     latest_today = max(w[1] for w in windows.values())
-    fields = ("id", "title", "project__name", "assignee_id", "due_at", "completed_at")
-    open_tasks = Task.objects.filter(assignee_id__in=ids, status__in=OPEN_STATUSES, due_at__lt=latest_end) \
-        .order_by("due_at", "id").values(*fields)
-    completed = Task.objects.filter(assignee_id__in=ids, status=Status.DONE, completed_at__gte=earliest_yesterday,
-                                    completed_at__lt=latest_today).order_by("completed_at", "id").values(*fields)
-    per_user = {user_id: {"due_today": [], "overdue": [], "completed_yesterday": []} for user_id in ids}
-    for task in open_tasks:
-        user_id = task["assignee_id"]
-        _, _, today_end = windows[user_id]
-        if task["due_at"] < now:
-            per_user[user_id]["overdue"].append(task)
-        elif task["due_at"] < today_end:
-            per_user[user_id]["due_today"].append(task)
-    for task in completed:
-        user_id = task["assignee_id"]
-        yesterday_start, today_start, _ = windows[user_id]
-        if yesterday_start <= task["completed_at"] < today_start:
-            per_user[user_id]["completed_yesterday"].append(task)
-
     listed = conf.get("SUMMARY_MAX_LISTED")
+    fields = ("id", "title", "project__name", "assignee_id", "due_at", "completed_at")
+    mine = Task.objects.filter(assignee_id__in=ids)
+    overdue = mine.filter(status__in=OPEN_STATUSES, due_at__lt=now)
+    # Overdue tasks can pile up for years: count them all, fetch only the first `listed` per user.
+    overdue_counts = dict(overdue.values("assignee_id").annotate(n=Count("id")).order_by()
+                          .values_list("assignee_id", "n"))
+    overdue_rows = overdue.annotate(rank=Window(RowNumber(), partition_by=[F("assignee_id")],
+                                                order_by=[F("due_at").asc(), F("id").asc()])) \
+        .filter(rank__lte=listed).order_by("due_at", "id").values(*fields)
+    due_soon = mine.filter(status__in=OPEN_STATUSES, due_at__gte=now, due_at__lt=latest_end) \
+        .order_by("due_at", "id").values(*fields)
+    completed = mine.filter(status=Status.DONE, completed_at__gte=earliest_yesterday,
+                            completed_at__lt=latest_today).order_by("completed_at", "id").values(*fields)
+    per_user = {user_id: {"due_today": [], "overdue": [], "completed_yesterday": []} for user_id in ids}
+    for task in overdue_rows:
+        per_user[task["assignee_id"]]["overdue"].append(task)
+    for task in due_soon:
+        if task["due_at"] < windows[task["assignee_id"]][2]:
+            per_user[task["assignee_id"]]["due_today"].append(task)
+    for task in completed:
+        yesterday_start, today_start, _ = windows[task["assignee_id"]]
+        if yesterday_start <= task["completed_at"] < today_start:
+            per_user[task["assignee_id"]]["completed_yesterday"].append(task)
+
     outcomes = []
     for user_id in ids:
         zone, sections = zones[user_id], per_user[user_id]
         counts = {name: len(items) for name, items in sections.items()}
+        counts["overdue"] = overdue_counts.get(user_id, 0)
         local_day = now.astimezone(zone).date()
         data = {
             "date": local_day.isoformat(), "timezone": str(zone), "counts": counts,
