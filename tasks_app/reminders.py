@@ -206,7 +206,10 @@ def _reminder_text(reminder, task):
         delta = task.due_at - timezone.now()
         if delta.total_seconds() >= 0:
             hours = int(delta.total_seconds() // 3600)
-            when = f" is due in {hours} h" if hours else " is due within the hour"
+            if hours >= 48:
+                when = f" is due in {hours // 24} days"
+            else:
+                when = f" is due in {hours} h" if hours else " is due within the hour"
         else:
             when = " is overdue"
     text = f"Reminder: \u201c{task.title}\u201d{when}"
