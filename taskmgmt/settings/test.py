@@ -17,3 +17,13 @@ MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "test-media"))
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True
 # A tiny app whose rows exercise the durable-enqueue mechanism (tables created without migrations).
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
+
+# Fault tests compress webhook timing for their worker subprocesses through the environment
+# (e.g. WEBHOOK_RETRY_SCHEDULE="1,1,1"); unset, webhooks/conf.py defaults apply.
+for _name, _cast in (("WEBHOOK_TIMEOUT_SECONDS", float), ("WEBHOOK_RETRY_JITTER", float),
+                     ("WEBHOOK_LEASE_SECONDS", int), ("WEBHOOK_CONCURRENCY", int), ("WEBHOOK_BATCH_SIZE", int),
+                     ("WEBHOOK_REQUEUE_GRACE_SECONDS", int)):
+    if os.environ.get(_name):
+        globals()[_name] = _cast(os.environ[_name])
+if os.environ.get("WEBHOOK_RETRY_SCHEDULE"):
+    WEBHOOK_RETRY_SCHEDULE = tuple(float(s) for s in os.environ["WEBHOOK_RETRY_SCHEDULE"].split(","))

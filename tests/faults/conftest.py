@@ -209,3 +209,96 @@ def private_postgres():
     server.init()
     yield server
     server.stop()
+
+
+class HitReceiver:
+    """A webhook receiver on 127.0.0.1 (ThreadingHTTPServer in the test process) recording each request's
+    `webhook-id`. `answer(webhook_id, n)` -> (status, delay seconds) decides the n-th request (1-based) for
+    an id; the default answers 200 after `delay`."""
+
+    def __init__(self, answer=None, delay=0.0):
+        import collections
+        import http.server
+        import threading
+
+        self.hits = collections.Counter()
+        self.lock = threading.Lock()
+        self.answer = answer or (lambda webhook_id, n: (200, delay))
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                webhook_id = self.headers.get("webhook-id", "")
+                with receiver.lock:
+                    receiver.hits[webhook_id] += 1
+                    n = receiver.hits[webhook_id]
+                status, pause = receiver.answer(webhook_id, n)
+                if pause:
+                    time.sleep(pause)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender timed out and hung up
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 512
+
+            def handle_error(self, request, client_address):
+                if not isinstance(sys.exc_info()[1], ConnectionError):  # a killed sender resets its connections
+                    super().handle_error(request, client_address)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def unique(self):
+        with self.lock:
+            return len(self.hits)
+
+    def total(self):
+        with self.lock:
+            return sum(self.hits.values())
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def set_intervals(seconds_by_name, *, only=True):
+    """Seed the shipped schedules, run the named ones every N seconds, and (only=True) disable the rest."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from core.schedules import seed_schedules
+
+    seed_schedules()
+    for task in PeriodicTask.objects.all():
+        if task.name in seconds_by_name:
+            task.interval, _ = IntervalSchedule.objects.get_or_create(every=seconds_by_name[task.name],
+                                                                      period=IntervalSchedule.SECONDS)
+            task.crontab = None
+            task.enabled = True
+        elif only:
+            task.enabled = False
+        task.save()
+
+
+@pytest.fixture
+def local_stack(subprocess_env, redis_clean, tmp_path):
+    """Stack(env) on this test's database and the test Redis db (flushed), so the test process itself can
+    publish (enqueue_on_commit) to the workers it starts. Extra env: `local_stack.env.update(...)` before
+    starting processes."""
+    env = dict(subprocess_env, OUTBOX_SWEEP_AFTER_SECONDS="3", CONN_MAX_AGE="0")
+    s = Stack(env, tmp_path)
+    yield s
+    s.stop_all()
