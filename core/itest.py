@@ -7,7 +7,6 @@
         ...  # create data, wait for the worker's outcome, return a one-line detail
 """
 
-import time
 
 FLOWS = []
 
@@ -18,13 +17,9 @@ def flow(fn):
 
 
 def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    from core.testing import wait_until
+
+    return wait_until(predicate, what, timeout=timeout, step=0.2)
 
 
 @flow

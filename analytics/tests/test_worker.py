@@ -13,18 +13,11 @@ from analytics.tests.conftest import bulk_tasks, read_csv, read_xlsx
 from analytics.tests.factories import ExportJobFactory
 from tasks_app.models import Membership, Role, Status, Task
 from tasks_app.tests.factories import ProjectFactory, TaskFactory, UserFactory
+from core.testing import wait_until
 
 pytestmark = pytest.mark.worker
 
 
-def wait_for(predicate, timeout=20, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_precompute_refreshes_active_scopes_and_the_api_serves_them(start_celery_worker, celery_app, api, media):
@@ -43,8 +36,8 @@ def test_precompute_refreshes_active_scopes_and_the_api_serves_them(start_celery
     with start_celery_worker(queues=["analytics"]):
         report = celery_app.send_task("analytics.precompute_analytics").get(timeout=20)
         assert report == {"users": 1, "projects": 1, "expired_files_removed": 1}
-        snap = wait_for(lambda: AnalyticsSnapshot.objects.filter(project=project).first(), what="project snapshot")
-        wait_for(lambda: AnalyticsSnapshot.objects.filter(user=active).exists(), what="user snapshot")
+        snap = wait_until(lambda: AnalyticsSnapshot.objects.filter(project=project).first(), what="project snapshot")
+        wait_until(lambda: AnalyticsSnapshot.objects.filter(user=active).exists(), what="user snapshot")
 
     assert not AnalyticsSnapshot.objects.filter(user=idle).exists()
     assert not AnalyticsSnapshot.objects.filter(project=archived).exists()
@@ -81,7 +74,7 @@ def test_export_round_trip_with_progress_and_idempotency(start_celery_worker, ap
                 assert state["status"] != "failed", state["error"]
             return all(ExportJob.objects.get(pk=pk).status == "succeeded" for pk in jobs.values())
 
-        wait_for(finished, what="both exports")
+        wait_until(finished, what="both exports")
         repeat = client.post("/api/v1/exports/", {**body, "format": "csv"}, format="json", HTTP_IDEMPOTENCY_KEY="csv")
         assert repeat.json()["id"] == jobs["csv"] and repeat.json()["status"] == "succeeded"
 

@@ -10,18 +10,11 @@ from django_celery_results.models import TaskResult
 
 from core.enqueue import enqueue_on_commit, publish_now_rollback_unsafe
 from core.registry import OUR_TASKS, SPEC_TASKS
+from core.testing import wait_until
 
 pytestmark = pytest.mark.worker
 
 
-def _wait(predicate, timeout=20, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def _queued(redis, queue):
@@ -62,8 +55,7 @@ def test_worker_on_one_queue_receives_only_that_queue(start_celery_worker, celer
 
 def test_result_is_stored_with_masked_arguments(celery_worker, celery_app):
     assert publish_now_rollback_unsafe("core.ping", kwargs={"payload": "alice@example.com whsec_c2VjcmV0"})
-    row = _wait(lambda: TaskResult.objects.filter(task_name="core.ping", status="SUCCESS").first())
-    assert row is not None
+    row = wait_until(lambda: TaskResult.objects.filter(task_name="core.ping", status="SUCCESS").first(), "the result")
     stored = " ".join(str(v) for v in (row.task_args, row.task_kwargs, row.result))
     assert "alice@example.com" not in stored and "whsec_" not in stored
     assert "***" in row.task_kwargs
@@ -116,7 +108,7 @@ def test_broker_down_request_commits_row_and_sweep_delivers_later(
     settings.OUTBOX_SWEEP_AFTER_SECONDS = 0
     with start_celery_worker():
         assert celery_app.send_task("core.sweep_pending").get(timeout=20)["testapp.echo"] == 1
-        assert _wait(lambda: Echo.objects.get(pk=echo.pk).state == Echo.DONE)
+        wait_until(lambda: Echo.objects.get(pk=echo.pk).state == Echo.DONE, "the swept row to be processed")
         # A second sweep finds nothing pending, and a duplicate delivery does not process twice.
         assert celery_app.send_task("core.sweep_pending").get(timeout=20)["testapp.echo"] == 0
         assert celery_app.send_task("core.testapp_echo", args=[echo.pk]).get(timeout=20) == {"processed": 0}

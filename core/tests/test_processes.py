@@ -11,18 +11,12 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from core.beat import BEAT_TICK_KEY, record_beat_tick
 from core.schedules import seed_schedules
+from core.testing import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.worker
 
 
-def _wait(predicate, timeout=30, step=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def _stop(proc):
@@ -49,7 +43,7 @@ def test_real_beat_sends_due_periodic_task_to_its_queue(subprocess_env, redis_cl
         def sent():
             return [json.loads(m)["headers"]["task"] for m in redis_clean.lrange("recurring", 0, -1)]
 
-        assert _wait(lambda: "recurring.process_recurring_tasks" in sent()), (tmp_path / "beat.log").read_text()
+        wait_until(lambda: "recurring.process_recurring_tasks" in sent(), "beat to send the task (see beat.log)")
         assert redis_clean.get(BEAT_TICK_KEY) is not None  # beat's heartbeat for /healthz
     finally:
         _stop(beat)

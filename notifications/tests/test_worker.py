@@ -6,18 +6,10 @@ import pytest
 
 from notifications import services
 from notifications.models import Notification
+from core.testing import wait_until
 
-TIMEOUT = 20
 
 
-def wait_for(predicate, what, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def parts(message):
@@ -41,23 +33,23 @@ def test_assignment_and_mention_emails_arrive_once_even_when_smtp_was_down(
         r = owner.patch(f"/api/v1/tasks/{task_id}/", {"assignee": cast.member.pk}, format="json")
         assert r.status_code == 200
         assigned = Notification.objects.get(kind="assigned")
-        wait_for(lambda: Notification.objects.filter(pk=assigned.pk, email_attempts__gte=1,
+        wait_until(lambda: Notification.objects.filter(pk=assigned.pk, email_attempts__gte=1,
                                                      email_state="pending").exclude(email_last_error="").exists(),
                  "a failed first attempt")
         assigned.refresh_from_db()
         assert assigned.email_last_error.startswith("ConnectionRefusedError")
 
         smtp_server.start()
-        wait_for(lambda: smtp_server.inbox.messages, "the assignment email")
-        wait_for(lambda: Notification.objects.filter(pk=assigned.pk, email_state="sent").exists(), "state sent")
+        wait_until(lambda: smtp_server.inbox.messages, "the assignment email")
+        wait_until(lambda: Notification.objects.filter(pk=assigned.pk, email_state="sent").exists(), "state sent")
 
         # A mention on a comment, through the API, while everything is up.
         r = owner.post(f"/api/v1/tasks/{task_id}/comments/", {"body": "@Member please review; cc bob@example.com"},
                        format="json")
         assert r.status_code == 201
-        wait_for(lambda: len(smtp_server.inbox.messages) >= 2, "the mention email")
+        wait_until(lambda: len(smtp_server.inbox.messages) >= 2, "the mention email")
         mention = Notification.objects.get(kind="mentioned")
-        wait_for(lambda: Notification.objects.filter(pk=mention.pk, email_state="sent").exists(), "mention sent")
+        wait_until(lambda: Notification.objects.filter(pk=mention.pk, email_state="sent").exists(), "mention sent")
         time.sleep(1.0)  # room for a duplicate to show up, if the claim did not hold
 
     assigned.refresh_from_db()

@@ -13,19 +13,12 @@ from django_celery_results.models import TaskResult
 from tasks_app.models import Task
 from tasks_app.services import RecurrenceService
 from tasks_app.tests.recurring_helpers import make_template
+from core.testing import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.worker
 
 
-def _wait(predicate, what, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _results(name):
@@ -36,16 +29,16 @@ def test_worker_creates_instances_idempotently_and_applies_template_updates(star
     template = make_template(cast, dtstart=timezone.now() + timedelta(minutes=5), lead_time=timedelta(hours=1))
     with start_celery_worker(queues=["recurring"]):
         RecurrenceService.process_recurring_tasks()
-        instance = _wait(lambda: Task.objects.filter(recurring_template=template).first(), "the instance")
-        _wait(lambda: _results("recurring.process_recurring_tasks") == 1, "the first run's result")
+        instance = wait_until(lambda: Task.objects.filter(recurring_template=template).first(), "the instance")
+        wait_until(lambda: _results("recurring.process_recurring_tasks") == 1, "the first run's result")
         RecurrenceService.process_recurring_tasks()  # a second run, as after a redelivery
-        _wait(lambda: _results("recurring.process_recurring_tasks") == 2, "the second run's result")
+        wait_until(lambda: _results("recurring.process_recurring_tasks") == 2, "the second run's result")
         assert Task.objects.filter(recurring_template=template).count() == 1
 
         r = api(cast.member).patch(f"/api/v1/recurring-tasks/{template.pk}/", {"title": "Water all plants"},
                                    format="json")
         assert r.status_code == 200
-        _wait(lambda: Task.objects.get(pk=instance.pk).title == "Water all plants", "the update to reach the instance")
+        wait_until(lambda: Task.objects.get(pk=instance.pk).title == "Water all plants", "the update to reach the instance")
         template.refresh_from_db()
         assert not template.apply_pending
 
@@ -67,7 +60,7 @@ def test_real_beat_sends_the_periodic_task_and_a_worker_creates_instances(
     try:
         with start_celery_worker(queues=["recurring"]):
             try:
-                _wait(lambda: _results("recurring.process_recurring_tasks") >= 2, "two beat-sent runs", timeout=40)
+                wait_until(lambda: _results("recurring.process_recurring_tasks") >= 2, "two beat-sent runs", timeout=40)
             except AssertionError:
                 raise AssertionError((tmp_path / "beat.log").read_text()[-3000:])
             instances = Task.objects.filter(recurring_template=template)

@@ -11,19 +11,11 @@ from notifications.models import Notification
 from notifications.services import NotificationService
 from tasks_app.models import Reminder, ReminderOutcome
 from tasks_app.tests.factories import TaskFactory
+from core.testing import wait_until
 
 pytestmark = pytest.mark.worker
-TIMEOUT = 20
 
 
-def wait_for(predicate, what, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def sweep_results():
@@ -59,13 +51,13 @@ def test_reminders_fire_once_follow_the_due_date_survive_an_outage_and_skip_clos
     Reminder.objects.filter(pk=late).update(fire_at=now - timedelta(hours=3))  # came due while beat was down
     not_yet = remind(task("Tomorrow", now + timedelta(days=1)), offset_minutes=-60)
 
-    wait_for(lambda: timezone.now() > now + timedelta(seconds=3.2), "the reminders' time")
+    wait_until(lambda: timezone.now() > now + timedelta(seconds=3.2), "the reminders' time")
     with start_celery_worker(queues=["reminders", "notifications"]):
         NotificationService.process_pending_reminders()
-        wait_for(lambda: len(smtp_server.inbox.messages) >= 4, "four reminder emails")
-        wait_for(lambda: Reminder.objects.filter(sent_at__isnull=False).count() == 5, "five handled reminders")
+        wait_until(lambda: len(smtp_server.inbox.messages) >= 4, "four reminder emails")
+        wait_until(lambda: Reminder.objects.filter(sent_at__isnull=False).count() == 5, "five handled reminders")
         NotificationService.process_pending_reminders()  # a second sweep finds nothing to send
-        wait_for(lambda: len(sweep_results()) == 2, "the second sweep")
+        wait_until(lambda: len(sweep_results()) == 2, "the second sweep")
         time.sleep(1.0)  # room for a duplicate to show up
 
     subjects = sorted(m["Subject"] for m in smtp_server.inbox.messages)
@@ -92,9 +84,9 @@ def test_two_concurrent_sweeps_do_not_double_send(cast, start_celery_worker, smt
     with start_celery_worker(queues=["reminders", "notifications"], concurrency=4):
         for _ in range(2):
             celery_app.send_task("reminders.send_reminder_notifications")
-        wait_for(lambda: len(sweep_results()) == 2, "both sweeps")
-        wait_for(lambda: len(smtp_server.inbox.messages) >= n, f"{n} emails", timeout=40)
-        wait_for(lambda: not Reminder.objects.filter(sent_at__isnull=True).exists(), "every reminder handled")
+        wait_until(lambda: len(sweep_results()) == 2, "both sweeps")
+        wait_until(lambda: len(smtp_server.inbox.messages) >= n, f"{n} emails", timeout=40)
+        wait_until(lambda: not Reminder.objects.filter(sent_at__isnull=True).exists(), "every reminder handled")
         time.sleep(1.0)
     claimed = [int(r.result.split('"claimed": ')[1].split(",")[0]) for r in sweep_results()]
     assert sum(claimed) == n

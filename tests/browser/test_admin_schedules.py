@@ -12,6 +12,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
 from core.schedules import seed_schedules
+from core.testing import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -22,13 +23,6 @@ def _sent(redis, queue):
     return [json.loads(m)["headers"]["task"] for m in redis.lrange(queue, 0, -1)]
 
 
-def _wait(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
 
 
 def test_admin_changes_schedules_and_beat_obeys(browser, live_server, subprocess_env, start_celery_worker,
@@ -48,8 +42,8 @@ def test_admin_changes_schedules_and_beat_obeys(browser, live_server, subprocess
     page = browser.new_page()
     try:
         with start_celery_worker(queues=["default"]):
-            assert _wait(lambda: "notifications.cleanup_expired_notifications" in _sent(redis_clean, "notifications"),
-                         20), "beat never sent the cleanup task before it was disabled"
+            wait_until(lambda: "notifications.cleanup_expired_notifications" in _sent(redis_clean, "notifications"),
+                       "beat to send the cleanup task before it is disabled", timeout=20)
             assert "recurring.process_recurring_tasks" not in _sent(redis_clean, "recurring")
 
             page.goto(f"{live_server.url}/admin/login/")
@@ -82,12 +76,12 @@ def test_admin_changes_schedules_and_beat_obeys(browser, live_server, subprocess
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "admin-periodic-tasks.png"), full_page=True)
 
-            assert _wait(lambda: TaskResult.objects.filter(task_name="core.sweep_pending", status="SUCCESS").exists(),
-                         20), "Run now did not reach the worker"
+            wait_until(lambda: TaskResult.objects.filter(task_name="core.sweep_pending", status="SUCCESS").exists(),
+                       "Run now to reach the worker", timeout=20)
 
             # Beat picks up the new interval within 10 s ...
-            assert _wait(lambda: "recurring.process_recurring_tasks" in _sent(redis_clean, "recurring"),
-                         max(0.0, 10 - (time.monotonic() - changed_at))), (tmp_path / "beat.log").read_text()
+            wait_until(lambda: "recurring.process_recurring_tasks" in _sent(redis_clean, "recurring"),
+                       "beat to use the new interval", timeout=max(0.0, 10 - (time.monotonic() - changed_at)))
             # ... and stops sending the disabled task within 10 s of the save.
             time.sleep(max(0.0, 10 - (time.monotonic() - disabled_at)))
             redis_clean.delete("notifications")

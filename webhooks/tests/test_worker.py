@@ -9,18 +9,11 @@ from standardwebhooks import Webhook
 
 from webhooks.models import DeliveryState, WebhookDelivery
 from webhooks.services import WebhookService
+from core.testing import wait_until
 
 pytestmark = pytest.mark.worker
 
 
-def wait_until(predicate, timeout=20, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_event_retry_redeliver_ping_and_retry_scan(start_celery_worker, cast, api, receiver, fast_retries):
