@@ -214,7 +214,7 @@ def private_postgres():
 class HitReceiver:
     """A webhook receiver on 127.0.0.1 (ThreadingHTTPServer in the test process) recording each request's
     `webhook-id`. `answer(webhook_id, n)` -> (status, delay seconds) decides the n-th request (1-based) for
-    an id; the default answers 200 after `delay`."""
+    an id; the default answers 200 after `self.delay` seconds."""
 
     def __init__(self, answer=None, delay=0.0):
         import collections
@@ -223,7 +223,8 @@ class HitReceiver:
 
         self.hits = collections.Counter()
         self.lock = threading.Lock()
-        self.answer = answer or (lambda webhook_id, n: (200, delay))
+        self.delay = delay
+        self.answer = answer or (lambda webhook_id, n: (200, self.delay))
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):

@@ -230,6 +230,17 @@ def test_lost_first_attempt_is_republished_by_the_outbox_sweep(redis_clean):
     assert json.loads(base64.b64decode(message["body"]))[0] == [[stale.pk]]
 
 
+def test_outbox_sweep_leaves_rows_under_a_live_lease(redis_clean):
+    from core import outbox
+
+    old = timezone.now() - timedelta(minutes=10)
+    DeliveryFactory(created_at=old, lease_until=timezone.now() + timedelta(minutes=5))  # being sent right now
+    lapsed = DeliveryFactory(created_at=old, lease_until=timezone.now() - timedelta(seconds=1))  # its worker died
+    assert outbox.sweep()["webhooks.delivery"] == 1
+    message = json.loads(redis_clean.lindex("webhooks", 0))
+    assert json.loads(base64.b64decode(message["body"]))[0] == [[lapsed.pk]]
+
+
 def test_cleanup_deletes_old_finished_deliveries_in_batches():
     old = timezone.now() - timedelta(days=31)
     sub = SubscriptionFactory()
