@@ -53,3 +53,49 @@ def api_exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf_exceptions.PermissionDenied()
     return exception_handler(exc, context)
+
+
+ERROR_COMPONENT = {
+    "type": "object",
+    "description": "An error from api_exception_handler: `detail` and `code`, or field names mapped to messages.",
+    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+    "additionalProperties": True,
+}
+_WRITES = {"post", "put", "patch", "delete"}
+
+
+def document_error_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook: document the 4xx answers every operation can give.
+
+    drf-spectacular lists only success codes, so a client (or schemathesis) reading the schema cannot know a
+    validation error is a 400. An operation keeps any error it already documents; otherwise it gains
+    400 (writes, or reads with query parameters), 401/403 (authenticated operations), 404 (path parameters)
+    (and lists: an invalid page) and 409 (writes: a business rule such as a closed task or a finished export).
+    """
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_COMPONENT
+    ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in _WRITES | {"get"}:
+                continue
+            params = operation.get("parameters", [])
+            codes = []
+            if method in _WRITES or any(p.get("in") == "query" for p in params):
+                codes.append(("400", "Invalid input; field names map to messages."))
+            if any(operation.get("security") or []):  # absent or [{}]: no login needed
+                codes += [("401", "Not authenticated."), ("403", "Not allowed for this user's role.")]
+            if "{" in path or any(p.get("name") == "page" for p in params):  # DRF answers a page past the end 404
+                codes.append(("404", "Not found, or not visible to this user (or an invalid page)."))
+            if method in _WRITES:
+                codes.append(("409", "Conflicts with the object's current state."))
+            responses = operation.setdefault("responses", {})
+            for code, description in codes:
+                responses.setdefault(code, {"description": description, **ref})
+    return result
+
+
+def json_not_found(request, exception=None):
+    """handler404: a URL no route matches (e.g. /api/v1/tasks/-1/) answers JSON like every other API 404."""
+    from django.http import JsonResponse
+
+    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)

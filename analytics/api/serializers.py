@@ -81,7 +81,7 @@ class ExportOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "format", "project", "filters", "fields", "status", "progress", "row_count", "total",
                   "error", "download_url", "created_at", "started_at", "finished_at", "expires_at"]
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True))  # null until the file is ready
     def get_download_url(self, job):
         if job.status != ExportStatus.SUCCEEDED or not job.file:
             return None

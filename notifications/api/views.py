@@ -1,7 +1,7 @@
 """Thin views over notifications.selectors / services. Users only ever see their own rows."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
@@ -60,6 +60,9 @@ class PreferencesView(GenericAPIView):
         return Response(selectors.preferences_get(user=request.user))
 
 
+_BAD_TOKEN = OpenApiResponse(description="The token is malformed, forged or for an unknown kind.")
+
+
 class UnsubscribeView(APIView):
     """One-click unsubscribe from an email's link: no login, the signed token names the user and kind."""
 
@@ -71,10 +74,10 @@ class UnsubscribeView(APIView):
         kind = services.unsubscribe_by_token(token=token)
         return Response({"detail": f"You will no longer get '{kind}' emails.", "kind": kind})
 
-    @extend_schema(auth=[], responses=s.UnsubscribeOutputSerializer)
+    @extend_schema(auth=[], responses={200: s.UnsubscribeOutputSerializer, 400: _BAD_TOKEN})
     def get(self, request, token):
         return self._unsubscribe(token)
 
-    @extend_schema(auth=[], request=None, responses=s.UnsubscribeOutputSerializer)
+    @extend_schema(auth=[], request=None, responses={200: s.UnsubscribeOutputSerializer, 400: _BAD_TOKEN})
     def post(self, request, token):
         return self._unsubscribe(token)

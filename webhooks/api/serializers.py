@@ -6,6 +6,11 @@ from tasks_app.selectors import project_list
 from webhooks.models import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 
+class SubscriptionListQuerySerializer(serializers.Serializer):
+    # Bounded: an id past the 64-bit range would crash the database driver instead of matching nothing.
+    project = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+
+
 class SubscriptionOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookSubscription

@@ -29,8 +29,9 @@ class WebhookSubscriptionViewSet(viewsets.GenericViewSet):
         return selectors.subscription_get(user=self.request.user, subscription_id=self.kwargs["pk"])
 
     def list(self, request):
-        project = request.query_params.get("project")
-        project_id = int(project) if project and project.isdigit() else None
+        query = s.SubscriptionListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        project_id = query.validated_data.get("project")
         page = self.paginate_queryset(selectors.subscription_list(user=request.user, project_id=project_id))
         return self.get_paginated_response(s.SubscriptionOutputSerializer(page, many=True).data)
 

@@ -76,6 +76,11 @@ class TestSubscriptions:
         assert r.json()["count"] == 4 and len(r.json()["results"]) == 3
         assert api(cast.admin).get(f"/api/v1/webhooks/?project={cast.project.pk + 999}").json()["count"] == 0
 
+    @pytest.mark.parametrize("value", ["3356614784361393815552", "abc", "0"])
+    def test_project_filter_out_of_range_or_garbage_is_400(self, cast, api, value):
+        r = api(cast.admin).get(f"/api/v1/webhooks/?project={value}")  # the huge id used to be a 500 (overflow)
+        assert r.status_code == 400 and "project" in r.json()
+
     def test_anonymous_is_401(self, api):
         assert api().get("/api/v1/webhooks/").status_code == 401
 
