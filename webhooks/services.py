@@ -340,12 +340,14 @@ def _record(*, rows, outcomes, started_at):
 
 
 def retry_due(*, now=None, limit=5000):
-    """Queue every pending delivery whose retry is due. Rows are claimed by stamping enqueued_at under
-    SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL) / a conditional UPDATE (SQLite), so concurrent scans
-    do not publish the same row twice within the grace period. Returns the number queued."""
+    """Queue every pending delivery whose retry is due, and every first attempt whose worker died (its
+    lease lapsed), in batches. Rows are claimed by stamping enqueued_at under SELECT ... FOR UPDATE SKIP
+    LOCKED (PostgreSQL) / a conditional UPDATE (SQLite), so concurrent scans do not publish the same row
+    twice within the grace period. Returns the number queued."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=conf.requeue_grace_seconds())
-    due = Q(state=DeliveryState.PENDING, attempts__gte=1, next_attempt_at__lte=now) & (
+    due = Q(state=DeliveryState.PENDING) & (
+        Q(attempts__gte=1, next_attempt_at__lte=now) | Q(attempts=0, lease_until__isnull=False)) & (
         Q(lease_until__isnull=True) | Q(lease_until__lt=now)) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=cutoff))
     with transaction.atomic():
         ids = list(WebhookDelivery.objects.select_for_update(skip_locked=True).filter(due)

@@ -38,7 +38,9 @@ def test_worker_sigkilled_during_1000_deliveries_loses_none(local_stack):
     local_stack.env.update(WEBHOOK_LEASE_SECONDS="8", WEBHOOK_CONCURRENCY="10")
     project = ProjectFactory()
     _subscriptions(project, receiver.url, n)
-    set_intervals({"Sweep Pending Side Effects": 2, "Retry Failed Webhooks": 2})
+    # Both recovery paths run: the retry scan re-queues lapsed leases in batches of 100, the sweep one
+    # message per row.
+    set_intervals({"Sweep Pending Side Effects": 5, "Retry Failed Webhooks": 1})
     started = time.monotonic()
     try:
         local_stack.worker("worker", queues="default,webhooks", concurrency=4)

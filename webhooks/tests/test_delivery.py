@@ -219,6 +219,18 @@ def test_retry_scan_queues_due_deliveries_once(redis_clean):
     assert json.loads(base64.b64decode(message["body"]))[0] == [[due.pk]]
 
 
+def test_retry_scan_queues_first_attempts_whose_worker_died_in_one_batch(redis_clean):
+    sub = SubscriptionFactory()
+    lapsed = [DeliveryFactory(subscription=sub, lease_until=timezone.now() - timedelta(seconds=1)) for _ in range(3)]
+    DeliveryFactory(subscription=sub, lease_until=timezone.now() + timedelta(minutes=5))  # still being sent
+    DeliveryFactory(subscription=sub)  # never claimed: its message is on its way (or the sweep's job)
+    assert retry_failed_webhooks() == {"queued": 3}
+    assert retry_failed_webhooks() == {"queued": 0}
+    assert redis_clean.llen("webhooks") == 1
+    message = json.loads(redis_clean.lindex("webhooks", 0))
+    assert sorted(json.loads(base64.b64decode(message["body"]))[0][0]) == sorted(d.pk for d in lapsed)
+
+
 def test_lost_first_attempt_is_republished_by_the_outbox_sweep(redis_clean):
     from core import outbox
 
