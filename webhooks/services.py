@@ -346,9 +346,10 @@ def retry_due(*, now=None, limit=5000):
     twice within the grace period. Returns the number queued."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=conf.requeue_grace_seconds())
-    due = Q(state=DeliveryState.PENDING) & (
-        Q(attempts__gte=1, next_attempt_at__lte=now) | Q(attempts=0, lease_until__isnull=False)) & (
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now)) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=cutoff))
+    retry_or_orphan = Q(attempts__gte=1, next_attempt_at__lte=now) | Q(attempts=0, lease_until__isnull=False)
+    unleased = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    not_just_queued = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=cutoff)
+    due = Q(state=DeliveryState.PENDING) & retry_or_orphan & unleased & not_just_queued
     with transaction.atomic():
         ids = list(WebhookDelivery.objects.select_for_update(skip_locked=True).filter(due)
                    .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
