@@ -6,6 +6,7 @@ import math
 import os
 import tempfile
 from datetime import timedelta
+from datetime import timezone as dt_timezone
 
 from django.core.exceptions import ValidationError
 from django.core.files import File
@@ -131,9 +132,27 @@ def _normalize_filters(filters):
         form = TaskFilter(clean, queryset=Task.objects.none()).form
         if not form.is_valid():
             errors = {f"filters.{k}": v for k, v in form.errors.items()}
+        else:
+            errors = _store_filters_safely(clean, form.cleaned_data)
     if errors:
         raise ApplicationError("Invalid filters.", fields=errors)
     return clean
+
+
+def _store_filters_safely(clean, cleaned):
+    """What the worker will replay must not crash the query (found by the security suite's fuzzer): ids stay
+    within 64 bits, and datetimes are stored in UTC, since PostgreSQL rejects UTC offsets of 16 h or more."""
+    errors = {}
+    for key in ("project", "assignee"):
+        if cleaned.get(key) is not None and not 0 < cleaned[key] < 2**63:
+            errors[f"filters.{key}"] = "Not a valid id."
+    for key in ("due_before", "due_after"):
+        if cleaned.get(key) is not None:
+            try:
+                clean[key] = cleaned[key].astimezone(dt_timezone.utc).isoformat()
+            except OverflowError:
+                errors[f"filters.{key}"] = "Out of range."
+    return errors
 
 
 def _normalize_fields(fields):

@@ -58,7 +58,9 @@ def api_exception_handler(exc, context):
 ERROR_COMPONENT = {
     "type": "object",
     "description": "An error from api_exception_handler: `detail` and `code`, or field names mapped to messages.",
-    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+    # Untyped on purpose: a validation error for a body key named "code" or "detail" is a list of messages.
+    "properties": {"detail": {"description": "The message (a string) unless a field is named so."},
+                   "code": {"description": "A machine-readable code (a string) unless a field is named so."}},
     "additionalProperties": True,
 }
 _WRITES = {"post", "put", "patch", "delete"}
@@ -69,8 +71,9 @@ def document_error_responses(result, generator, request, public):
 
     drf-spectacular lists only success codes, so a client (or schemathesis) reading the schema cannot know a
     validation error is a 400. An operation keeps any error it already documents; otherwise it gains
-    400 (writes, or reads with query parameters), 401/403 (authenticated operations), 404 (path parameters)
-    (and lists: an invalid page) and 409 (writes: a business rule such as a closed task or a finished export).
+    400 (writes, or reads with query parameters), 401/403 (authenticated operations), 404 (path parameters,
+    or a list's invalid page), 409 (writes: a business rule such as a closed task or a finished export) and
+    415 (a body in a media type the parsers do not take).
     """
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_COMPONENT
     ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -88,6 +91,8 @@ def document_error_responses(result, generator, request, public):
                 codes.append(("404", "Not found, or not visible to this user (or an invalid page)."))
             if method in _WRITES:
                 codes.append(("409", "Conflicts with the object's current state."))
+            if "requestBody" in operation:
+                codes.append(("415", "The body is not in a media type the operation accepts."))
             responses = operation.setdefault("responses", {})
             for code, description in codes:
                 responses.setdefault(code, {"description": description, **ref})

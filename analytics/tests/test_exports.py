@@ -34,6 +34,10 @@ class TestCreateValidation:
         ({"format": "csv", "filters": {"owner": "1"}}, "filters.owner"),
         ({"format": "csv", "filters": {"assignee": {"x": 1}}}, "filters.assignee"),
         ({"format": "csv", "filters": "status=done"}, "filters"),
+        # Found by the security suite: these passed validation, then crashed the worker's query.
+        ({"format": "csv", "filters": {"project": "3356614784361393815552"}}, "filters.project"),
+        ({"format": "csv", "filters": {"assignee": "-1"}}, "filters.assignee"),
+        ({"format": "csv", "filters": {"due_after": "9999-12-31T23:00:00-20:00"}}, "filters.due_after"),
         ({"format": "csv", "project": "abc"}, "project"),
     ])
     def test_bad_input_is_400_on_the_field(self, cast, api, body, field):
@@ -153,6 +157,19 @@ class TestRun:
         plan = Task.objects.get(title="Plan")
         assert tables["csv"][1] == [str(plan.pk), "Plan", "todo", "3", "member", "2026-05-01T07:30:00+00:00", ""]
         assert tables["csv"][2][1:3] == ["Ship", "done"] and tables["csv"][2][6] == "2026-05-01T07:30:00+00:00"
+
+    def test_far_utc_offset_is_stored_in_utc_and_the_export_runs(self, cast, api, media):
+        # PostgreSQL rejects a +-16 h offset that Python accepts; the job replays the filter as UTC.
+        TaskFactory(project=cast.project, title="late", due_at=timezone.now() + timedelta(days=2))
+        r = post(api(cast.member), {"format": "csv", "fields": ["title"],
+                                    "filters": {"due_before": "2099-01-01T00:00:00-20:30"}})
+        assert r.status_code == 202, r.content
+        job = ExportJob.objects.get()
+        assert job.filters == {"due_before": "2099-01-01T20:30:00+00:00"}
+        assert services.export_run(job_id=job.pk)["status"] == "succeeded"
+        job.refresh_from_db()
+        with job.file.open("rb") as fh:
+            assert read_csv(fh.read()) == [["title"], ["late"]]
 
     def test_filters_and_project_apply(self, cast, media):
         TaskFactory(project=cast.project, title="a", status=Status.DONE)

@@ -63,7 +63,8 @@ def build_world(name):
     from analytics.services import export_create
     from notifications.models import Notification
     from tasks_app.reminders import reminder_create
-    from tasks_app.services import comment_create, membership_add, project_create, recurring_template_create, task_create
+    from tasks_app.services import (comment_create, membership_add, project_create, recurring_template_create,
+                                    task_create)
     from tasks_app.tests.factories import UserFactory
     from webhooks.models import WebhookDelivery
     from webhooks.services import subscription_create

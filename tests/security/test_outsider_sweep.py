@@ -11,7 +11,6 @@ Bob's rows are compared before and after: nothing of his changed.
 
 import json
 
-import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
@@ -72,7 +71,8 @@ def test_outsider_gets_nothing_from_any_endpoint(world, other_world):
     def check(path, method, url, response, expected):
         body = response.content.decode(errors="replace")
         if response.status_code not in expected:
-            problems.append(f"{method.upper()} {url}: {response.status_code} (expected {sorted(expected)}) {body[:200]}")
+            problems.append(f"{method.upper()} {url}: {response.status_code} (expected {sorted(expected)}) "
+                            f"{body[:200]}")
         leaked = [m for m in bob_markers if m in body]
         if leaked:
             problems.append(f"{method.upper()} {url}: response shows Bob's data {leaked}")
