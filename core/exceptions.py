@@ -100,7 +100,11 @@ def document_error_responses(result, generator, request, public):
 
 
 def json_not_found(request, exception=None):
-    """handler404: a URL no route matches (e.g. /api/v1/tasks/-1/) answers JSON like every other API 404."""
+    """handler404: under /api/, a URL no route matches (e.g. /api/v1/tasks/-1/) answers JSON like every other
+    API 404; elsewhere (admin, browsable pages) Django's usual page."""
     from django.http import JsonResponse
+    from django.views.defaults import page_not_found
 
-    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return page_not_found(request, exception)

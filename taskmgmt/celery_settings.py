@@ -40,7 +40,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 
-CELERY_RESULT_BACKEND = "django-db"
+# django-celery-results' "django-db" backend, which drops (and logs) a state it cannot store while
+# the database is down instead of upsetting the worker (core/results.py).
+CELERY_RESULT_BACKEND = "core.results:DatabaseBackend"
 CELERY_CACHE_BACKEND = "django-cache"
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = 7 * 24 * 3600

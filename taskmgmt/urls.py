@@ -11,6 +11,8 @@ api_v1 = [
     path("", include("analytics.api.urls")),
 ]
 
+handler404 = "core.exceptions.json_not_found"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -1,6 +1,9 @@
 """Reads. Every selector that takes a user returns only what that user may see."""
 
+from datetime import UTC
+
 import django_filters
+from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone as dj_timezone
@@ -47,12 +50,34 @@ def visible_tasks(*, user):
     return qs
 
 
+class IdFilter(django_filters.NumberFilter):
+    """An object id: a positive 64-bit integer, so an absurd value is a 400, not a database error."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=1, max_value=2**63 - 1, **kwargs)
+
+
+class UTCIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return value
+        try:  # PostgreSQL refuses offsets past ±15:59, which Python accepts
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("This date is out of range once converted to UTC.", code="invalid")
+
+
+class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
+
+
 class TaskFilter(django_filters.FilterSet):
-    project = django_filters.NumberFilter(field_name="project_id")
+    project = IdFilter(field_name="project_id")
     status = django_filters.MultipleChoiceFilter(choices=Status.choices)
-    assignee = django_filters.NumberFilter(field_name="assignee_id")
-    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lte")
-    due_after = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
+    assignee = IdFilter(field_name="assignee_id")
+    due_before = UTCIsoDateTimeFilter(field_name="due_at", lookup_expr="lte")
+    due_after = UTCIsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
     search = django_filters.CharFilter(field_name="title", lookup_expr="icontains", max_length=200)
 
     class Meta:
@@ -110,7 +135,7 @@ def users_by_usernames(*, usernames):
 
 
 class RecurringTemplateFilter(django_filters.FilterSet):
-    project = django_filters.NumberFilter(field_name="project_id")
+    project = IdFilter(field_name="project_id")
     enabled = django_filters.BooleanFilter()
     mode = django_filters.CharFilter()
 

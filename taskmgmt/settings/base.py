@@ -132,6 +132,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Document the 4xx answers (drf-spectacular lists only successes): core/exceptions.py.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.exceptions.document_error_responses",
+    ],
 }
 
 # --- Redis / Celery --------------------------------------------------------

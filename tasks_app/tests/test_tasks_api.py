@@ -150,6 +150,15 @@ class TestListing:
     def test_bad_filter_is_400(self, owner_client, tasks):
         assert owner_client.get("/api/v1/tasks/?status=bogus").status_code == 400
         assert owner_client.get("/api/v1/tasks/?due_before=yesterday").status_code == 400
+        # Values the database would choke on are refused up front (found by the fuzz suite).
+        assert owner_client.get(f"/api/v1/tasks/?project={2**64}").status_code == 400
+        assert owner_client.get(f"/api/v1/tasks/?assignee={-2**64}").status_code == 400
+        assert owner_client.get("/api/v1/tasks/?due_before=0001-01-01T00:00:00%2B20:00").status_code == 400
+
+    def test_datetime_filter_with_a_wide_offset_is_compared_in_utc(self, owner_client, tasks):
+        # +18:00 is a legal ISO offset that PostgreSQL would refuse as a parameter; it is converted first.
+        far = "2100-01-01T00:00:00%2B18:00"
+        assert len(self._titles(owner_client, f"?due_before={far}")) == 3
 
     def test_ordering(self, owner_client, tasks):
         assert self._titles(owner_client, "?ordering=priority") == ["Alpha report", "Gamma REPORT", "Beta launch"]

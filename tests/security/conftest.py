@@ -105,3 +105,9 @@ def world(db):
 def other_world(db):
     """The same shape of data owned by someone else."""
     return build_world("bob")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/security/" in str(item.path):
+            item.add_marker(pytest.mark.security)

@@ -32,7 +32,19 @@ def test_hook_is_idempotent_and_adds_the_error_component(db):
     assert document_error_responses(once, None, None, True) == once
 
 
-def test_unmatched_api_url_answers_json_404(client, settings):
-    settings.ROOT_URLCONF = "tests.security.urls"
+def test_unmatched_api_url_answers_json_404(client, db):
     r = client.get("/api/v1/tasks/-1/comments/")
     assert r.status_code == 404 and r.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+def test_unmatched_non_api_url_keeps_the_html_page(client, db):
+    r = client.get("/no-such-page/")
+    assert r.status_code == 404 and r["Content-Type"].startswith("text/html")
+
+
+def test_served_schema_documents_errors(client, db):
+    import yaml
+
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    assert "Error" in schema["components"]["schemas"]
+    assert "404" in schema["paths"]["/api/v1/tasks/{id}/"]["get"]["responses"]
