@@ -17,6 +17,8 @@ import httpx
 import pytest
 import redis
 
+from core.testing import wait_until as core_wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.faults
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every recipient at INFO
@@ -29,13 +31,8 @@ def free_port():
 
 
 def wait_until(predicate, timeout, step=0.25, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    """core.testing.wait_until with the argument order these tests use (timeout, step, what)."""
+    return core_wait_until(predicate, what, timeout=timeout, step=step)
 
 
 class RedisServer:
