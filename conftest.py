@@ -8,6 +8,9 @@ from rest_framework.test import APIClient
 
 from tasks_app.models import Role
 
+# receiver, canary, tls_receiver, smtp_server: real servers on 127.0.0.1 (tests/support).
+pytest_plugins = ["tests.support.fixtures"]
+
 
 @dataclasses.dataclass
 class Cast:
@@ -62,9 +65,18 @@ def celery_app():
 @pytest.fixture
 def redis_clean(celery_app):
     """An empty test Redis database (the test settings use a dedicated db, never the dev one)."""
+    from django.conf import settings
+
     from core.redis import client
 
     client().flushdb()
+    if settings.BROKER_IS_AMQP:  # TEST_BROKER_URL names a RabbitMQ vhost of this run: empty our queues
+        with celery_app.connection_for_write() as conn:
+            channel = conn.default_channel
+            for queue in celery_app.amqp.queues.values():
+                bound = queue.bind(channel)
+                bound.declare()
+                bound.purge()
     yield client()
 
 
@@ -141,6 +153,10 @@ def subprocess_env(transactional_db):
         auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
         url = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     env = dict(os.environ)
-    env.update(DJANGO_SETTINGS_MODULE="taskmgmt.settings.test", DATABASE_URL=url,
-               TEST_REDIS_URL=settings.CELERY_BROKER_URL, PYTHONUNBUFFERED="1")
+    env.update(
+        DJANGO_SETTINGS_MODULE="taskmgmt.settings.test",
+        DATABASE_URL=url,
+        TEST_REDIS_URL=settings.CELERY_BROKER_URL,
+        PYTHONUNBUFFERED="1",
+    )
     return env

@@ -13,8 +13,17 @@ class AnalyticsSnapshotAdmin(admin.ModelAdmin):
 
 @admin.register(ExportJob)
 class ExportJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "requester", "format", "project", "status", "progress", "row_count", "created_at",
-                    "expires_at"]
+    list_display = [
+        "id",
+        "requester",
+        "format",
+        "project",
+        "status",
+        "progress",
+        "row_count",
+        "created_at",
+        "expires_at",
+    ]
     list_filter = ["status", "format"]
     raw_id_fields = ["requester", "project"]
     readonly_fields = ["created_at", "enqueued_at", "started_at", "finished_at"]

@@ -16,8 +16,9 @@ class AnalyticsConfig(AppConfig):
 
         def pending_exports():
             # Pending jobs, and running ones whose worker died past the task's hard time limit.
-            stale = timezone.now() - timedelta(seconds=conf.EXPORT_TIME_LIMIT)
+            stale = timezone.now() - timedelta(seconds=conf.ANALYTICS_EXPORT_TIME_LIMIT)
             return ExportJob.objects.filter(
-                Q(status=ExportStatus.PENDING) | Q(status=ExportStatus.RUNNING, started_at__lt=stale))
+                Q(status=ExportStatus.PENDING) | Q(status=ExportStatus.RUNNING, started_at__lt=stale)
+            )
 
         outbox.register(name="analytics.export", queryset=pending_exports, task_name="analytics.export_tasks_async")

@@ -11,12 +11,13 @@ from core.itest import flow, wait_for
 def _fixture(suffix):
     from django.contrib.auth import get_user_model
 
-    from tasks_app import services as task_services
+    from tasks_app.services.projects import project_create
+    from tasks_app.services.tasks import task_create
 
     owner = get_user_model().objects.create_user(f"itest-analytics-owner-{suffix}")
-    project = task_services.project_create(actor=owner, name=f"itest-analytics-{suffix}")
+    project = project_create(actor=owner, name=f"itest-analytics-{suffix}")
     for title in ("=formula", "plain"):
-        task_services.task_create(actor=owner, project=project, title=title)
+        task_create(actor=owner, project=project, title=title)
     return owner, project
 
 
@@ -27,9 +28,12 @@ def export_csv(timeout):
 
     owner, project = _fixture(uuid.uuid4().hex[:8])
     try:
-        job, _ = services.export_create(requester=owner, format="csv", project_id=project.pk, fields=["id", "title"])
-        job = wait_for(lambda: ExportJob.objects.filter(pk=job.pk, status__in=["succeeded", "failed"]).first(),
-                       timeout, "the export to finish")
+        job = services.export_create(requester=owner, format="csv", project_id=project.pk, fields=["id", "title"])
+        job = wait_for(
+            lambda: ExportJob.objects.filter(pk=job.pk, status__in=["succeeded", "failed"]).first(),
+            timeout,
+            "the export to finish",
+        )
         assert job.status == "succeeded", job.error
         with job.file.open("rb") as fh:
             rows = list(csv.reader(io.StringIO(fh.read().decode("utf-8"), newline="")))

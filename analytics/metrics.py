@@ -42,12 +42,22 @@ class CycleSeconds(Func):
         super().__init__(F("completed_at"), F("created_at"), **extra)
 
     def as_postgresql(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM (%(expressions)s))::double precision",
-                           arg_joiner=" - ", **extra)
+        return self.as_sql(
+            compiler,
+            connection,
+            template="EXTRACT(EPOCH FROM (%(expressions)s))::double precision",
+            arg_joiner=" - ",
+            **extra,
+        )
 
     def as_sqlite(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection, template="((julianday(%(expressions)s)) * 86400.0)",
-                           arg_joiner=") - julianday(", **extra)
+        return self.as_sql(
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s)) * 86400.0)",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
 
 
 class PercentileCont(Aggregate):
@@ -72,8 +82,11 @@ def _seconds(value):
 
 def _grouped_counts(qs, *, now, since):
     """One query: counts per (assignee, completion day within the throughput window)."""
-    day = Case(When(status=Status.DONE, completed_at__gte=since, then=TruncDate("completed_at", tzinfo=UTC)),
-               default=Value(None), output_field=DateField())
+    day = Case(
+        When(status=Status.DONE, completed_at__gte=since, then=TruncDate("completed_at", tzinfo=UTC)),
+        default=Value(None),
+        output_field=DateField(),
+    )
     return list(
         qs.order_by()
         .values("assignee_id", day=day)
@@ -105,8 +118,9 @@ def _percentile_by_offset(done, n, p):
     position = p * (n - 1)
     lower = math.floor(position)
     fraction = float(position - lower)
-    values = list(done.annotate(cycle=CycleSeconds()).order_by("cycle").values_list("cycle", flat=True)
-                  [lower:lower + 2])
+    values = list(
+        done.annotate(cycle=CycleSeconds()).order_by("cycle").values_list("cycle", flat=True)[lower : lower + 2]
+    )
     if not values:
         return None
     if len(values) == 1 or fraction == 0:
@@ -119,8 +133,10 @@ def _throughput(groups, *, today, days):
     for g in groups:
         if g["day"] is not None:
             per_day[g["day"]] = per_day.get(g["day"], 0) + g["completed"]
-    series = [{"date": (today - timedelta(days=i)).isoformat(), "completed": per_day.get(today - timedelta(days=i), 0)}
-              for i in range(days - 1, -1, -1)]
+    series = [
+        {"date": (today - timedelta(days=i)).isoformat(), "completed": per_day.get(today - timedelta(days=i), 0)}
+        for i in range(days - 1, -1, -1)
+    ]
     return {"days": days, "total": sum(d["completed"] for d in series), "per_day": series}
 
 
@@ -135,7 +151,7 @@ def _sum(groups):
 def compute(qs, *, now=None, by_assignee=False, using="default"):
     """The metrics of the tasks in `qs` (a Task queryset), as a JSON-ready dict."""
     now = now or timezone.now()
-    days = conf.throughput_days()
+    days = conf.ANALYTICS_THROUGHPUT_DAYS
     today = now.astimezone(UTC).date()
     since = datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
     groups = _grouped_counts(qs, now=now, since=since)
@@ -161,18 +177,46 @@ def _by_assignee(groups):
         row = per.setdefault(g["assignee_id"], dict.fromkeys(COUNTS, 0))
         for key in COUNTS:
             row[key] += g[key]
-    names = dict(get_user_model().objects.filter(pk__in=[k for k in per if k is not None])
-                 .values_list("pk", "username")) if any(k is not None for k in per) else {}
+    names = (
+        dict(get_user_model().objects.filter(pk__in=[k for k in per if k is not None]).values_list("pk", "username"))
+        if any(k is not None for k in per)
+        else {}
+    )
     rows = [
-        {"assignee_id": assignee_id, "username": names.get(assignee_id), **counts,
-         "completion_rate": _rate(counts["completed"], counts["created"], counts["cancelled"])}
+        {
+            "assignee_id": assignee_id,
+            "username": names.get(assignee_id),
+            **counts,
+            "completion_rate": _rate(counts["completed"], counts["created"], counts["cancelled"]),
+        }
         for assignee_id, counts in per.items()
     ]
     return sorted(rows, key=lambda r: (r["assignee_id"] is None, r["username"] or "", r["assignee_id"] or 0))
 
 
 def project_metrics(*, project_id, now=None):
-    return compute(Task.objects.filter(project_id=project_id), now=now, by_assignee=True)
+    data = compute(Task.objects.filter(project_id=project_id), now=now, by_assignee=True)
+    data["by_label"] = label_counts(project_id=project_id)
+    return data
+
+
+def label_counts(*, project_id):
+    """Per label of the project: tasks carrying it in all, open (todo/in progress) and done. One query."""
+    from django.db.models import Count, Q
+
+    from tasks_app.models import Label
+
+    rows = (
+        Label.objects.filter(project_id=project_id)
+        .annotate(
+            total=Count("task_labels"),
+            open=Count("task_labels", filter=Q(task_labels__task__status__in=["todo", "in_progress"])),
+            done=Count("task_labels", filter=Q(task_labels__task__status="done")),
+        )
+        .order_by("name", "id")
+        .values("id", "name", "color", "total", "open", "done")
+    )
+    return [{"label_id": r.pop("id"), **r} for r in rows]
 
 
 def user_metrics(*, user_id, now=None):

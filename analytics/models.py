@@ -15,10 +15,12 @@ class AnalyticsSnapshot(models.Model):
     """The last computed metrics of one user or one project (see analytics/metrics.py)."""
 
     scope = models.CharField(max_length=16, choices=Scope.choices)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-                             related_name="analytics_snapshots")
-    project = models.ForeignKey("tasks_app.Project", null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="analytics_snapshots")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="analytics_snapshots"
+    )
+    project = models.ForeignKey(
+        "tasks_app.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="analytics_snapshots"
+    )
     data = models.JSONField(default=dict)
     computed_at = models.DateTimeField(default=timezone.now)
 
@@ -27,8 +29,10 @@ class AnalyticsSnapshot(models.Model):
             models.UniqueConstraint(fields=["user"], condition=Q(scope="user"), name="uniq_user_snapshot"),
             models.UniqueConstraint(fields=["project"], condition=Q(scope="project"), name="uniq_project_snapshot"),
             models.CheckConstraint(
-                condition=(Q(scope="user", user__isnull=False, project__isnull=True)
-                           | Q(scope="project", project__isnull=False, user__isnull=True)),
+                condition=(
+                    Q(scope="user", user__isnull=False, project__isnull=True)
+                    | Q(scope="project", project__isnull=False, user__isnull=True)
+                ),
                 name="snapshot_scope_matches_target",
             ),
         ]
@@ -55,8 +59,7 @@ class ExportJob(OutboxRow):
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs")
     format = models.CharField(max_length=8, choices=ExportFormat.choices)
     # CASCADE: an export of a deleted project must not turn into an export of every visible task.
-    project = models.ForeignKey("tasks_app.Project", null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="+")
+    project = models.ForeignKey("tasks_app.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     filters = models.JSONField(default=dict, blank=True)
     fields = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING)
@@ -65,7 +68,6 @@ class ExportJob(OutboxRow):
     total = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     file = models.FileField(upload_to="exports/%Y/%m/", blank=True, max_length=300)
-    idempotency_key = models.CharField(max_length=255, blank=True, default="")
     expires_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -73,10 +75,6 @@ class ExportJob(OutboxRow):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "created_at"]), models.Index(fields=["expires_at"])]
-        constraints = [
-            models.UniqueConstraint(fields=["requester", "idempotency_key"], condition=~Q(idempotency_key=""),
-                                    name="uniq_export_idempotency_key"),
-        ]
 
     def __str__(self):
         return f"export {self.pk} ({self.format}, {self.status})"

@@ -5,20 +5,27 @@ import logging
 import math
 import os
 import tempfile
-from datetime import timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from analytics import conf, metrics
-from analytics.exports import DEFAULT_FIELDS, EXPORT_FIELDS, WRITERS, export_columns
+from analytics.exports import (
+    DEFAULT_FIELDS,
+    ESCAPE_FORMULAS,
+    EXPORT_FIELDS,
+    WRITERS,
+    copy_csv,
+    export_columns,
+    row_batches,
+)
 from analytics.models import AnalyticsSnapshot, ExportFormat, ExportJob, ExportStatus, Scope
 from core.enqueue import enqueue_on_commit, publish_now_rollback_unsafe
-from core.exceptions import ApplicationError, Conflict
+from core.exceptions import ApplicationError
 from tasks_app.models import Project, Task
 from tasks_app.selectors import TaskFilter, project_list, task_list
 
@@ -30,7 +37,8 @@ def _snapshot_save(*, scope, target, data, computed_at):
     """Upsert the scope's snapshot; an older computation never overwrites a newer one."""
     lookup = {"scope": scope, f"{scope}_id": target}
     if AnalyticsSnapshot.objects.filter(**lookup, computed_at__lte=computed_at).update(
-            data=data, computed_at=computed_at):
+        data=data, computed_at=computed_at
+    ):
         return AnalyticsSnapshot.objects.get(**lookup)
     try:
         with transaction.atomic():
@@ -41,18 +49,23 @@ def _snapshot_save(*, scope, target, data, computed_at):
 
 def analytics_user_refresh(*, user_id, now=None):
     now = now or timezone.now()
-    return _snapshot_save(scope=Scope.USER, target=user_id, data=metrics.user_metrics(user_id=user_id, now=now),
-                          computed_at=now)
+    return _snapshot_save(
+        scope=Scope.USER, target=user_id, data=metrics.user_metrics(user_id=user_id, now=now), computed_at=now
+    )
 
 
 def analytics_project_refresh(*, project_id, now=None):
     now = now or timezone.now()
-    return _snapshot_save(scope=Scope.PROJECT, target=project_id,
-                          data=metrics.project_metrics(project_id=project_id, now=now), computed_at=now)
+    return _snapshot_save(
+        scope=Scope.PROJECT,
+        target=project_id,
+        data=metrics.project_metrics(project_id=project_id, now=now),
+        computed_at=now,
+    )
 
 
 def _fresh(snapshot, now):
-    return snapshot is not None and snapshot.computed_at >= now - conf.snapshot_max_age()
+    return snapshot is not None and snapshot.computed_at >= now - conf.ANALYTICS_SNAPSHOT_MAX_AGE
 
 
 def analytics_user_current(*, user):
@@ -87,15 +100,21 @@ def analytics_precompute(*, now=None):
     last ANALYTICS_ACTIVE_DAYS days (updated_at is set on creation and on every change).
     """
     now = now or timezone.now()
-    cutoff = now - timedelta(days=conf.active_days())
-    batch = conf.precompute_batch()
-    users = Task.objects.filter(assignee__isnull=False, updated_at__gte=cutoff).values_list(
-        "assignee_id", flat=True).distinct()
-    projects = Project.objects.filter(archived=False, tasks__updated_at__gte=cutoff).values_list(
-        "id", flat=True).distinct()
+    cutoff = now - timedelta(days=conf.ANALYTICS_ACTIVE_DAYS)
+    batch = conf.ANALYTICS_PRECOMPUTE_BATCH
+    users = (
+        Task.objects.filter(assignee__isnull=False, updated_at__gte=cutoff)
+        .values_list("assignee_id", flat=True)
+        .distinct()
+    )
+    projects = (
+        Project.objects.filter(archived=False, tasks__updated_at__gte=cutoff).values_list("id", flat=True).distinct()
+    )
     report = {"users": 0, "projects": 0}
-    for key, qs, field, task_name in (("users", users, "assignee_id", "analytics.compute_user_analytics"),
-                                      ("projects", projects, "id", "analytics.compute_project_analytics")):
+    for key, qs, field, task_name in (
+        ("users", users, "assignee_id", "analytics.compute_user_analytics"),
+        ("projects", projects, "id", "analytics.compute_project_analytics"),
+    ):
         for ids in _keyset_ids(qs, field, batch):
             for pk in ids:
                 if not publish_now_rollback_unsafe(task_name, args=[pk]):
@@ -124,6 +143,12 @@ def _normalize_filters(filters):
                 errors["filters.status"] = "Must be a status or a list of statuses."
             else:
                 clean[key] = values
+        elif key in ("priority", "label"):  # repeatable, like ?label=1&label=2
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
+                errors[f"filters.{key}"] = "Must be a value or a list of values."
+            else:
+                clean[key] = [str(v) for v in values]
         elif isinstance(value, (str, int)) and not isinstance(value, bool):
             clean[key] = str(value)
         else:
@@ -149,7 +174,7 @@ def _store_filters_safely(clean, cleaned):
     for key in ("due_before", "due_after"):
         if cleaned.get(key) is not None:
             try:
-                clean[key] = cleaned[key].astimezone(dt_timezone.utc).isoformat()
+                clean[key] = cleaned[key].astimezone(UTC).isoformat()
             except OverflowError:
                 errors[f"filters.{key}"] = "Out of range."
     return errors
@@ -168,40 +193,27 @@ def _normalize_fields(fields):
     return list(fields)
 
 
-def export_create(*, requester, format, project_id=None, filters=None, fields=None, idempotency_key=""):
-    """Create a pending export job and queue it. Returns (job, created).
+def export_create(*, requester, format, project_id=None, filters=None, fields=None):
+    """Create a pending export job and queue it. Returns the job.
 
-    With an Idempotency-Key, a repeat returns the first job; the same key with other parameters is a 409.
+    Retries are made safe by the API's Idempotency-Key (core/idempotency.py), as for every POST.
     """
     if format not in ExportFormat.values:
-        raise ApplicationError("Invalid format.",
-                               fields={"format": f"Must be one of: {', '.join(ExportFormat.values)}."})
+        raise ApplicationError(
+            "Invalid format.", fields={"format": f"Must be one of: {', '.join(ExportFormat.values)}."}
+        )
     if project_id is not None and not project_list(user=requester).filter(pk=project_id).exists():
-        raise ApplicationError("Invalid project.", fields={"project": "Project not found."})
-    params = {"format": format, "project_id": project_id, "filters": _normalize_filters(filters),
-              "fields": _normalize_fields(fields)}
-    idempotency_key = idempotency_key or ""
-    if len(idempotency_key) > 255:
-        raise ApplicationError("Invalid Idempotency-Key.", fields={"idempotency_key": "At most 255 characters."})
-    if idempotency_key:
-        existing = ExportJob.objects.filter(requester=requester, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return _replay(existing, params), False
-    try:
-        with transaction.atomic():
-            job = ExportJob.objects.create(requester=requester, idempotency_key=idempotency_key,
-                                           expires_at=timezone.now() + conf.export_ttl(), **params)
-            enqueue_on_commit("analytics.export_tasks_async", args=[job.pk])
-    except IntegrityError:  # the same key raced us: the other request's job wins
-        existing = ExportJob.objects.get(requester=requester, idempotency_key=idempotency_key)
-        return _replay(existing, params), False
-    return job, True
-
-
-def _replay(job, params):
-    if any(getattr(job, key) != value for key, value in params.items()):
-        raise Conflict("This Idempotency-Key was used with other parameters.",
-                       fields={"idempotency_key": "Already used for a different export."}, code="idempotency_conflict")
+        raise ApplicationError("Invalid project.", fields={"project": "Project not found."}, code="does_not_exist")
+    with transaction.atomic():
+        job = ExportJob.objects.create(
+            requester=requester,
+            expires_at=timezone.now() + conf.ANALYTICS_EXPORT_TTL,
+            format=format,
+            project_id=project_id,
+            filters=_normalize_filters(filters),
+            fields=_normalize_fields(fields),
+        )
+        enqueue_on_commit("analytics.export_tasks_async", args=[job.pk])
     return job
 
 
@@ -237,14 +249,16 @@ def _export_session():
 def export_run(*, job_id):
     """Write the job's file. Idempotent: only a pending job (or a running one past the time limit) runs."""
     now = timezone.now()
-    stale = now - timedelta(seconds=conf.EXPORT_TIME_LIMIT)
-    claimed = ExportJob.objects.filter(pk=job_id).filter(
-        Q(status=ExportStatus.PENDING) | Q(status=ExportStatus.RUNNING, started_at__lt=stale)
-    ).update(status=ExportStatus.RUNNING, started_at=now, progress=0, row_count=0, error="")
+    stale = now - timedelta(seconds=conf.ANALYTICS_EXPORT_TIME_LIMIT)
+    claimed = (
+        ExportJob.objects.filter(pk=job_id)
+        .filter(Q(status=ExportStatus.PENDING) | Q(status=ExportStatus.RUNNING, started_at__lt=stale))
+        .update(status=ExportStatus.RUNNING, started_at=now, progress=0, row_count=0, error="")
+    )
     if not claimed:
         return {"job": job_id, "ran": False}
     job = ExportJob.objects.select_related("requester").get(pk=job_id)
-    fd, path = tempfile.mkstemp(prefix=f"export-{job.pk}-", suffix=f".{job.format}", dir=conf.export_tmp_dir())
+    fd, path = tempfile.mkstemp(prefix=f"export-{job.pk}-", suffix=f".{job.format}", dir=conf.ANALYTICS_EXPORT_TMP_DIR)
     os.close(fd)
     try:
         qs = _export_rows(job)
@@ -252,31 +266,54 @@ def export_run(*, job_id):
         ExportJob.objects.filter(pk=job.pk).update(total=total)
 
         # At most every few hundred rows, and at most ~50 progress writes per export.
-        every = max(conf.export_progress_every(), math.ceil(total / 50))
+        every = max(conf.ANALYTICS_EXPORT_PROGRESS_EVERY, math.ceil(total / 50))
         reported = [0]
 
         def on_progress(written):
             if written - reported[0] >= every:
                 reported[0] = written
                 ExportJob.objects.filter(pk=job.pk).update(
-                    row_count=written, progress=min(99, written * 100 // total) if total else 0)
+                    row_count=written, progress=min(99, written * 100 // total) if total else 0
+                )
 
-        columns = export_columns(job.fields)
-        rows = qs.annotate(**columns).values_list(*columns).iterator(chunk_size=conf.export_chunk_size())
+        columns = export_columns(job.fields, escape_formulas=ESCAPE_FORMULAS[job.format])
+        rows = qs.annotate(**columns).values_list(*columns)
         with _export_session():
-            written = WRITERS[job.format](path, fields=job.fields, rows=rows,
-                                          batch_size=conf.export_progress_every(), on_progress=on_progress)
+            if job.format == "csv" and connection.vendor == "postgresql" and conf.ANALYTICS_EXPORT_CSV_COPY:
+                written = copy_csv(path, fields=job.fields, queryset=rows)
+            else:
+                written = WRITERS[job.format](
+                    path,
+                    fields=job.fields,
+                    batches=row_batches(rows, size=conf.ANALYTICS_EXPORT_CHUNK_SIZE, ints_as_text=job.format == "csv"),
+                    on_progress=on_progress,
+                    progress_every=conf.ANALYTICS_EXPORT_PROGRESS_EVERY,
+                )
         with open(path, "rb") as fh:
             job.file.save(f"tasks-export-{job.pk}.{job.format}", File(fh), save=False)
         ExportJob.objects.filter(pk=job.pk).update(
-            status=ExportStatus.SUCCEEDED, file=job.file.name, progress=100, row_count=written,
-            finished_at=timezone.now())
+            status=ExportStatus.SUCCEEDED,
+            file=job.file.name,
+            progress=100,
+            row_count=written,
+            finished_at=timezone.now(),
+        )
         return {"job": job.pk, "ran": True, "status": ExportStatus.SUCCEEDED, "rows": written}
+    except (OperationalError, InterfaceError):
+        # Transient (a database restart or failover): hand the job back and let the task retry it
+        # (core.celery_base.BaseTask). If the database cannot take even this write, the job stays
+        # RUNNING and is claimed again once past the time limit.
+        with contextlib.suppress(OperationalError, InterfaceError):
+            ExportJob.objects.filter(pk=job.pk, status=ExportStatus.RUNNING).update(
+                status=ExportStatus.PENDING, started_at=None
+            )
+        raise
     except Exception as exc:
         error = "; ".join(exc.messages) if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
         logger.warning("export %s failed: %s", job.pk, type(exc).__name__)
-        ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.FAILED, error=error[:2000],
-                                                   finished_at=timezone.now())
+        ExportJob.objects.filter(pk=job.pk).update(
+            status=ExportStatus.FAILED, error=error[:2000], finished_at=timezone.now()
+        )
         return {"job": job.pk, "ran": True, "status": ExportStatus.FAILED}
     finally:
         if os.path.exists(path):
@@ -295,13 +332,3 @@ def export_cleanup_expired(*, now=None, batch=500):
             job.file.storage.delete(job.file.name)
         ExportJob.objects.filter(pk__in=[j.pk for j in jobs]).update(file="")
         removed += len(jobs)
-
-
-class AnalyticsService:
-    """The spec's names for the analytics operations."""
-
-    compute_user_analytics = staticmethod(analytics_user_refresh)
-    compute_project_analytics = staticmethod(analytics_project_refresh)
-    precompute_analytics = staticmethod(analytics_precompute)
-    export_tasks = staticmethod(export_create)
-    run_export = staticmethod(export_run)

@@ -28,7 +28,10 @@ def precompute_analytics():
     return services.analytics_precompute()
 
 
-@shared_task(name="analytics.export_tasks_async", soft_time_limit=conf.EXPORT_SOFT_TIME_LIMIT,
-             time_limit=conf.EXPORT_TIME_LIMIT)
+@shared_task(
+    name="analytics.export_tasks_async",
+    soft_time_limit=conf.ANALYTICS_EXPORT_SOFT_TIME_LIMIT,
+    time_limit=conf.ANALYTICS_EXPORT_TIME_LIMIT,
+)
 def export_tasks_async(job_id):
     return services.export_run(job_id=job_id)

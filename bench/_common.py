@@ -47,24 +47,52 @@ def _ensure_database():
     import psycopg
 
     name = connection.settings_dict["NAME"]
-    params = {k: v for k, v in {"host": connection.settings_dict["HOST"] or "127.0.0.1",
-                                "port": connection.settings_dict["PORT"] or 5432,
-                                "user": connection.settings_dict["USER"],
-                                "password": connection.settings_dict["PASSWORD"]}.items() if v}
+    params = {
+        k: v
+        for k, v in {
+            "host": connection.settings_dict["HOST"] or "127.0.0.1",
+            "port": connection.settings_dict["PORT"] or 5432,
+            "user": connection.settings_dict["USER"],
+            "password": connection.settings_dict["PASSWORD"],
+        }.items()
+        if v
+    }
     with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def report(name, *, ours, baseline, unit, target, higher_is_better=True):
-    """Print one ratio. For throughput (higher is better) ratio = ours / baseline; for latency, ours / baseline too."""
+    """Print one ratio. For throughput (higher is better) ratio = ours / baseline; for latency, ours / baseline too.
+
+    target=None: a ratio the issue sets no target for; printed and recorded with target "-" and met None.
+    """
     ratio = ours / baseline if baseline else float("inf")
-    op, bound = target.split()
-    bound = float(bound)
-    met = ratio >= bound if op == ">=" else ratio <= bound
-    print(f"{name}: ours {ours:,.2f} {unit}, baseline {baseline:,.2f} {unit}, ratio {ratio:.2f} "
-          f"(target {target}) {'MET' if met else 'NOT MET'}")
-    print("BENCH_RESULT " + json.dumps({"name": name, "ours": round(ours, 3), "baseline": round(baseline, 3),
-                                        "unit": unit, "ratio": round(ratio, 3), "target": target, "met": met,
-                                        "higher_is_better": higher_is_better}), flush=True)
+    if target is None:
+        target, met, verdict = "-", None, "no target"
+    else:
+        op, bound = target.split()
+        bound = float(bound)
+        met = ratio >= bound if op == ">=" else ratio <= bound
+        verdict = "MET" if met else "NOT MET"
+    print(
+        f"{name}: ours {ours:,.2f} {unit}, baseline {baseline:,.2f} {unit}, ratio {ratio:.2f} "
+        f"(target {target}) {verdict}"
+    )
+    print(
+        "BENCH_RESULT "
+        + json.dumps(
+            {
+                "name": name,
+                "ours": round(ours, 3),
+                "baseline": round(baseline, 3),
+                "unit": unit,
+                "ratio": round(ratio, 3),
+                "target": target,
+                "met": met,
+                "higher_is_better": higher_is_better,
+            }
+        ),
+        flush=True,
+    )
     return ratio

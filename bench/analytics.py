@@ -10,7 +10,8 @@ and one scan with GROUPING SETS); the fastest one is the baseline.
 import argparse
 import statistics
 import time
-from datetime import UTC, datetime, time as dtime, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 
 from _common import report, setup_django
 
@@ -60,15 +61,35 @@ def ensure_project(rows, *, label="analytics"):
             user, _ = User.objects.get_or_create(username=f"bench-{label}-user{n}")
             Membership.objects.create(project=project, user=user, role=Role.MEMBER)
             users.append(user.pk)
-        mine = {"project_id", "title", "description", "status", "priority", "assignee_id", "created_by_id",
-                "due_at", "completed_at", "created_at", "updated_at", "id"}
+        mine = {
+            "project_id",
+            "title",
+            "description",
+            "status",
+            "priority",
+            "assignee_id",
+            "created_by_id",
+            "due_at",
+            "completed_at",
+            "created_at",
+            "updated_at",
+            "id",
+        }
         extra = [f for f in Task._meta.concrete_fields if f.column not in mine and not f.null]
-        params = {"project": project.pk, "users": users, "owner": owner.pk, "rows": rows,
-                  "now": datetime.now(UTC).replace(microsecond=0)}
+        params = {
+            "project": project.pk,
+            "users": users,
+            "owner": owner.pk,
+            "rows": rows,
+            "now": datetime.now(UTC).replace(microsecond=0),
+        }
         for f in extra:
             params[f"x_{f.column}"] = f.get_db_prep_save(f.get_default(), connection)
-        sql = GENERATE.format(users=USERS, extra_cols="".join(f", {f.column}" for f in extra),
-                              extra_vals="".join(f", %(x_{f.column})s" for f in extra))
+        sql = GENERATE.format(
+            users=USERS,
+            extra_cols="".join(f", {f.column}" for f in extra),
+            extra_vals="".join(f", %(x_{f.column})s" for f in extra),
+        )
         with connection.cursor() as cur:
             cur.execute(sql, params)
     with connection.cursor() as cur:
@@ -171,24 +192,32 @@ def main():
 
     # Same numbers: compare totals, percentiles, per-assignee counts and throughput with the first baseline.
     data = ours()
-    (totals, assignees, throughput), = raw(BASELINE_SUBQUERIES)
+    ((totals, assignees, throughput),) = raw(BASELINE_SUBQUERIES)
     assert {k: data[k] for k in ("created", "completed", "cancelled", "open", "overdue")} == {
-        k: totals[k] for k in ("created", "completed", "cancelled", "open", "overdue")}, (data, totals)
+        k: totals[k] for k in ("created", "completed", "cancelled", "open", "overdue")
+    }, (data, totals)
     assert data["cycle_time_seconds"]["median"] == round(totals["median"], 1)
     assert data["cycle_time_seconds"]["p90"] == round(totals["p90"], 1)
-    assert sorted((a["assignee_id"] or 0, a["created"], a["completed"], a["overdue"]) for a in data["by_assignee"]) == \
-        sorted((a["assignee_id"] or 0, a["created"], a["completed"], a["overdue"]) for a in assignees)
+    assert sorted(
+        (a["assignee_id"] or 0, a["created"], a["completed"], a["overdue"]) for a in data["by_assignee"]
+    ) == sorted((a["assignee_id"] or 0, a["created"], a["completed"], a["overdue"]) for a in assignees)
     assert {d["date"]: d["completed"] for d in data["throughput"]["per_day"] if d["completed"]} == (throughput or {})
-    print(f"same numbers: created {data['created']:,}, completed {data['completed']:,}, overdue {data['overdue']:,}, "
-          f"median {data['cycle_time_seconds']['median']} s, p90 {data['cycle_time_seconds']['p90']} s, "
-          f"{len(data['by_assignee'])} assignee rows, throughput {data['throughput']['total']:,} in 30 days")
+    print(
+        f"same numbers: created {data['created']:,}, completed {data['completed']:,}, overdue {data['overdue']:,}, "
+        f"median {data['cycle_time_seconds']['median']} s, p90 {data['cycle_time_seconds']['p90']} s, "
+        f"{len(data['by_assignee'])} assignee rows, throughput {data['throughput']['total']:,} in 30 days"
+    )
 
-    (d_totals, d_assignees, d_throughput), = raw(BASELINE_DIRECT)
+    ((d_totals, d_assignees, d_throughput),) = raw(BASELINE_DIRECT)
     assert (d_totals, d_throughput) == (totals, throughput)
     by_id = lambda a: a["assignee_id"] or 0  # noqa: E731
     assert sorted(d_assignees, key=by_id) == sorted(assignees, key=by_id)
-    runs = {"ours": ours, "subqueries_cte": lambda: raw(BASELINE_SUBQUERIES),
-            "subqueries": lambda: raw(BASELINE_DIRECT), "grouping_sets": lambda: raw(BASELINE_GROUPING_SETS)}
+    runs = {
+        "ours": ours,
+        "subqueries_cte": lambda: raw(BASELINE_SUBQUERIES),
+        "subqueries": lambda: raw(BASELINE_DIRECT),
+        "grouping_sets": lambda: raw(BASELINE_GROUPING_SETS),
+    }
     timings = {name: [] for name in runs}
     for fn in runs.values():  # warm the cache
         fn()
@@ -201,8 +230,14 @@ def main():
     for k, v in med.items():
         print(f"{k:>14}: median {v:,.0f} ms over {args.repeat} runs")
     baseline = min(v for k, v in med.items() if k != "ours")
-    report(f"project analytics over {args.rows:,} tasks vs one hand-written SQL", ours=med["ours"],
-           baseline=baseline, unit="ms", target="<= 1.2", higher_is_better=False)
+    report(
+        f"project analytics over {args.rows:,} tasks vs one hand-written SQL",
+        ours=med["ours"],
+        baseline=baseline,
+        unit="ms",
+        target="<= 1.2",
+        higher_is_better=False,
+    )
 
 
 if __name__ == "__main__":

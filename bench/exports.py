@@ -5,7 +5,9 @@ Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/tm_bench7 .venv/bin/pytho
 - CSV: our export (analytics.services.export_run: visibility-scoped query, .iterator, csv module, formula
   escaping, ISO datetimes, progress writes, save to storage) vs `COPY (...) TO STDOUT` into a file, twice:
   COPY of the exact SELECT our export runs (same rows, same cells), and COPY of the raw columns (same
-  rows, PostgreSQL's own text, no escaping or visibility join). Target: ours >= 0.5 of COPY's speed.
+  rows, PostgreSQL's own text, no escaping or visibility join). Target: ours >= 0.6 of COPY of the same
+  SELECT (0.5 against the raw columns). On PostgreSQL our CSV export is itself a COPY of that SELECT
+  (ANALYTICS_EXPORT_CSV_COPY); the difference is the visibility count, progress writes and storing the file.
 - XLSX: our export vs raw openpyxl write-only appending the same tuples (fetched beforehand, not timed).
   Target: >= 0.85 of raw openpyxl's speed.
 - Peak RSS (ru_maxrss) of a subprocess running one export, at each --rss-rows size. Target <= 150 MB and flat.
@@ -45,13 +47,19 @@ def media_dir():
 
 def run_export(project, owner, fmt):
     """One export through the service, as the worker runs it. Returns (seconds, job)."""
+    from django.utils import timezone
+
     from analytics.exports import DEFAULT_FIELDS
     from analytics.models import ExportJob
     from analytics.services import export_run
-    from django.utils import timezone
 
-    job = ExportJob.objects.create(requester=owner, format=fmt, project=project, fields=DEFAULT_FIELDS,
-                                   expires_at=timezone.now() + timezone.timedelta(hours=1))
+    job = ExportJob.objects.create(
+        requester=owner,
+        format=fmt,
+        project=project,
+        fields=DEFAULT_FIELDS,
+        expires_at=timezone.now() + timezone.timedelta(hours=1),
+    )
     started = time.perf_counter()
     result = export_run(job_id=job.pk)
     elapsed = time.perf_counter() - started
@@ -123,9 +131,16 @@ def child(rows, fmt):
     elapsed, job = run_export(project, owner, fmt)
     job.file.delete(save=False)
     shutil.rmtree(media)
-    print(json.dumps({"rows": job.row_count, "seconds": round(elapsed, 2),
-                      "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                      "vmhwm_mb": vmhwm_mb()}))
+    print(
+        json.dumps(
+            {
+                "rows": job.row_count,
+                "seconds": round(elapsed, 2),
+                "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "vmhwm_mb": vmhwm_mb(),
+            }
+        )
+    )
 
 
 def vmhwm_mb():
@@ -143,8 +158,9 @@ def child_idle(rows):
 
 
 def spawn(*args):
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True,
-                         env=os.environ.copy()).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True, env=os.environ.copy()
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -173,14 +189,26 @@ def main():
         for rows in sizes:
             result = spawn("--child", str(rows), fmt)
             peaks.append(result["maxrss_mb"])
-            print(f"{fmt.upper():>4} export of {result['rows']:,} rows: {result['seconds']} s, peak RSS "
-                  f"{result['maxrss_mb']} MB (VmHWM {result['vmhwm_mb']} MB)")
-            print("BENCH_RESULT " + json.dumps({"name": f"{fmt} export peak RSS at {rows:,} rows",
-                                                "ours": result["maxrss_mb"], "unit": "MB", "target": "<= 150",
-                                                "met": result["maxrss_mb"] <= 150}))
+            print(
+                f"{fmt.upper():>4} export of {result['rows']:,} rows: {result['seconds']} s, peak RSS "
+                f"{result['maxrss_mb']} MB (VmHWM {result['vmhwm_mb']} MB)"
+            )
+            print(
+                "BENCH_RESULT "
+                + json.dumps(
+                    {
+                        "name": f"{fmt} export peak RSS at {rows:,} rows",
+                        "ours": result["maxrss_mb"],
+                        "unit": "MB",
+                        "target": "<= 150",
+                        "met": result["maxrss_mb"] <= 150,
+                    }
+                )
+            )
         if len(peaks) > 1:
-            print(f"{fmt.upper()} peak RSS growth from {sizes[0]:,} to {sizes[-1]:,} rows: "
-                  f"{peaks[-1] - peaks[0]:+.1f} MB")
+            print(
+                f"{fmt.upper()} peak RSS growth from {sizes[0]:,} to {sizes[-1]:,} rows: {peaks[-1] - peaks[0]:+.1f} MB"
+            )
 
     setup_django()
     media = media_dir()
@@ -197,13 +225,37 @@ def main():
         ours_csv.append(run_export(project, owner, "csv")[0])
         copy_same.append(copy_baseline(same, tmp / "copy.csv"))
         copy_raw.append(copy_baseline(raw, tmp / "copy.csv"))
+    from django.conf import settings
+
+    settings.ANALYTICS_EXPORT_CSV_COPY = True  # the opt-in COPY path (progress only at the end)
+    ours_copy = min(run_export(project, owner, "csv")[0] for _ in range(3))
+    settings.ANALYTICS_EXPORT_CSV_COPY = False
     ours_csv, copy_same, copy_raw = min(ours_csv), min(copy_same), min(copy_raw)
-    print(f"CSV  {args.rows:,} rows: ours {ours_csv:.2f} s ({args.rows / ours_csv:,.0f} rows/s); COPY of our exact "
-          f"SELECT {copy_same:.2f} s; COPY of the raw columns {copy_raw:.2f} s")
-    report(f"CSV export of {args.rows:,} tasks, speed vs COPY of the same SELECT", ours=args.rows / ours_csv,
-           baseline=args.rows / copy_same, unit="rows/s", target=">= 0.5")
-    report(f"CSV export of {args.rows:,} tasks, speed vs COPY of the raw columns", ours=args.rows / ours_csv,
-           baseline=args.rows / copy_raw, unit="rows/s", target=">= 0.5")
+    report(
+        f"CSV export of {args.rows:,} tasks with ANALYTICS_EXPORT_CSV_COPY (opt-in), vs COPY of the same SELECT",
+        ours=args.rows / ours_copy,
+        baseline=args.rows / copy_same,
+        unit="rows/s",
+        target=">= 0.6",
+    )
+    print(
+        f"CSV  {args.rows:,} rows: ours {ours_csv:.2f} s ({args.rows / ours_csv:,.0f} rows/s); COPY of our exact "
+        f"SELECT {copy_same:.2f} s; COPY of the raw columns {copy_raw:.2f} s"
+    )
+    report(
+        f"CSV export of {args.rows:,} tasks, speed vs COPY of the same SELECT",
+        ours=args.rows / ours_csv,
+        baseline=args.rows / copy_same,
+        unit="rows/s",
+        target=">= 0.6",
+    )
+    report(
+        f"CSV export of {args.rows:,} tasks, speed vs COPY of the raw columns",
+        ours=args.rows / ours_csv,
+        baseline=args.rows / copy_raw,
+        unit="rows/s",
+        target=">= 0.5",
+    )
 
     ours_xlsx, raw_xlsx = [], []
     for _ in range(2):
@@ -212,8 +264,13 @@ def main():
         raw_xlsx.append(elapsed)
     ours_xlsx, raw_xlsx = min(ours_xlsx), min(raw_xlsx)
     print(f"XLSX {n:,} rows: ours {ours_xlsx:.2f} s, raw openpyxl write-only {raw_xlsx:.2f} s")
-    report(f"XLSX export of {args.rows:,} tasks, speed vs raw openpyxl write-only", ours=args.rows / ours_xlsx,
-           baseline=n / raw_xlsx, unit="rows/s", target=">= 0.85")
+    report(
+        f"XLSX export of {args.rows:,} tasks, speed vs raw openpyxl write-only",
+        ours=args.rows / ours_xlsx,
+        baseline=n / raw_xlsx,
+        unit="rows/s",
+        target=">= 0.85",
+    )
 
     shutil.rmtree(tmp)
     shutil.rmtree(media)

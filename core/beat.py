@@ -1,14 +1,49 @@
-"""django-celery-beat's DatabaseScheduler, plus a heartbeat so /healthz can see beat is alive."""
+"""django-celery-beat's DatabaseScheduler with a leader lock, so several beats can run and exactly one schedules.
 
+- The lock lives in the database: on PostgreSQL a session-level advisory lock held on a connection of its
+  own (it dies with that connection, so a SIGKILLed leader or one whose connection is gone releases it at
+  once; TCP keepalives on both sides bound the time for a silent network loss); on SQLite an exclusive
+  `flock` on a file next to the database (it dies with the process; SQLite is one host anyway).
+- A standby tries the lock every BEAT_STANDBY_POLL_SECONDS. A leader re-checks its lock at the start of
+  every tick before it sends anything; if the lock connection is gone it stands down and becomes a
+  standby (it cannot get the lock back while another beat holds it).
+- The lock is checked again right before each publish (a leader paused mid-tick must not send on
+  resuming); only a pause between that check and the publish itself (microseconds) is uncovered, and
+  the tasks' data-level idempotency covers it.
+- Each entry's `last_run_at` is written to the database before its message is published
+  (persist-then-publish), so a new leader never re-sends a run the old one already sent; a leader killed
+  between the write and the publish loses that one run (a miss inside the takeover window, never a
+  duplicate). Tasks stay idempotent at the data level regardless.
+- The leader records a heartbeat (last tick) and its identity in Redis for /healthz/status, metrics and
+  the operations page.
+"""
+
+import datetime
+import fcntl
+import json
 import logging
+import os
+import socket
 import time
+import zlib
 
+from django.conf import settings
+from django.db import connection
 from django_celery_beat.schedulers import DatabaseScheduler as _DatabaseScheduler
 
 from core import redis as core_redis
 
 logger = logging.getLogger(__name__)
 BEAT_TICK_KEY = "taskmgmt:beat:last_tick"
+BEAT_LEADER_KEY = "taskmgmt:beat:leader"
+BEAT_INSTANCES_KEY = "taskmgmt:beat:instances"
+LOCK_KEY = zlib.crc32(b"taskmgmt.beat.leader")  # one advisory lock id per database
+INSTANCE_TTL_SECONDS = 60
+SERVER_KEEPALIVES = "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
+
+
+def instance_id():
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def record_beat_tick(now=None):
@@ -23,8 +58,187 @@ def last_beat_tick():
     return float(value) if value else None
 
 
+def _record_role(role, since):
+    now = time.time()
+    try:
+        r = core_redis.client()
+        r.hset(BEAT_INSTANCES_KEY, instance_id(), json.dumps({"role": role, "seen": now, "since": since}))
+        r.expire(BEAT_INSTANCES_KEY, 24 * 3600)
+        if role == "leader":
+            r.set(BEAT_LEADER_KEY, json.dumps({"id": instance_id(), "since": since}), ex=INSTANCE_TTL_SECONDS)
+    except Exception as exc:
+        logger.warning("could not record beat role: %s", type(exc).__name__)
+
+
+def beat_instances(now=None):
+    """{id: {"role", "seen", "since"}} of the beats seen in the last minute, and the leader's id (or None)."""
+    now = now or time.time()
+    r = core_redis.client()
+    out = {}
+    for key, value in r.hgetall(BEAT_INSTANCES_KEY).items():
+        info = json.loads(value)
+        if now - info["seen"] <= INSTANCE_TTL_SECONDS:
+            out[key.decode()] = info
+    leader = r.get(BEAT_LEADER_KEY)
+    return out, (json.loads(leader)["id"] if leader else None)
+
+
+class PostgresLeaderLock:
+    def __init__(self):
+        self.conn = None
+
+    def _connect(self):
+        params = dict(connection.get_connection_params())
+        params.update(
+            connect_timeout=5,
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+            # The server drops the session (and the lock) of a client that vanished without closing.
+            options=f"{params.get('options', '')} {SERVER_KEEPALIVES}".strip(),
+            application_name="taskmgmt-beat-leader",
+        )
+        conn = connection.get_new_connection(params)
+        conn.autocommit = True
+        return conn
+
+    def acquire(self):
+        try:
+            if self.conn is None:
+                self.conn = self._connect()
+            got = self.conn.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()[0]
+        except Exception as exc:
+            logger.warning("beat leader lock: database unreachable (%s)", type(exc).__name__)
+            self.release()
+            return False
+        if not got:
+            return False
+        return True
+
+    def held(self):
+        try:
+            return self.conn is not None and self.conn.execute("SELECT 1").fetchone()[0] == 1
+        except Exception:
+            self.release()
+            return False
+
+    def release(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+            self.conn = None
+
+
+class FileLeaderLock:
+    def __init__(self, path):
+        self.path = path
+        self.fd = None
+
+    def acquire(self):
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def held(self):
+        return self.fd is not None
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class NoLock:
+    """BEAT_LEADER_LOCK=false: every beat schedules (the fault suite uses it to prove data-level idempotency)."""
+
+    def acquire(self):
+        return True
+
+    def held(self):
+        return True
+
+    def release(self):
+        pass
+
+
+def leader_lock():
+    if not settings.BEAT_LEADER_LOCK:
+        return NoLock()
+    if connection.vendor == "postgresql":
+        return PostgresLeaderLock()
+    name = str(connection.settings_dict["NAME"])
+    return FileLeaderLock(f"{name}.beat-leader.lock")
+
+
 class DatabaseScheduler(_DatabaseScheduler):
+    def __init__(self, *args, **kwargs):
+        self._lock = leader_lock()
+        self._leader_since = None
+        super().__init__(*args, **kwargs)
+
+    @property
+    def is_leader(self):
+        return self._leader_since is not None
+
+    def _become_leader(self):
+        self._leader_since = time.time()
+        # Forget what this process believed while it was standby: reload every entry (and its
+        # last_run_at) from the database, where the old leader wrote them before each send.
+        self._dirty.clear()
+        self._schedule = self.all_as_schedule()
+        self._last_full_sync = datetime.datetime.now()
+        self._heap = None  # rebuilt from the fresh entries on this tick
+        self._heap_invalidated = False
+        logger.warning("beat %s: leader (lock acquired)", instance_id())
+
+    def _stand_down(self, why):
+        logger.warning("beat %s: standing down (%s)", instance_id(), why)
+        self._leader_since = None
+        self._dirty.clear()
+        self._lock.release()
+
     def tick(self, *args, **kwargs):
-        interval = super().tick(*args, **kwargs)
+        if self.is_leader and not self._lock.held():
+            self._stand_down("leader lock lost")
+            _record_role("standby", None)
+            return settings.BEAT_STANDBY_POLL_SECONDS  # give a standby its turn before trying again
+        if not self.is_leader:
+            if not self._lock.acquire():
+                _record_role("standby", None)
+                return settings.BEAT_STANDBY_POLL_SECONDS
+            self._become_leader()
         record_beat_tick()
-        return interval
+        _record_role("leader", self._leader_since)
+        return super().tick(*args, **kwargs)
+
+    def reserve(self, entry):
+        new_entry = super().reserve(entry)
+        if self.is_leader and self._lock.held():
+            self.sync()  # persist-then-publish: last_run_at is in the database before the message is sent
+        else:
+            self._dirty.clear()  # a beat that lost the lock writes nothing
+        return new_entry
+
+    def apply_entry(self, entry, producer=None):
+        # Checked again right before each publish, not only at the start of the tick: a leader paused
+        # mid-tick (SIGSTOP, a long stall) whose lock was taken meanwhile must not send on resuming.
+        if not (self.is_leader and self._lock.held()):
+            if self.is_leader:
+                self._stand_down("leader lock lost")
+            logger.warning("beat %s: not sending %s (not the leader)", instance_id(), entry.name)
+            return
+        super().apply_entry(entry, producer=producer)
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            self._lock.release()

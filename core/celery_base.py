@@ -5,7 +5,10 @@ retried with exponential backoff and jitter (capped at 60 s, below the visibilit
 the database is back. Django's stale connection is closed first so the retry reconnects.
 """
 
+import math
+
 from celery import Task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
 
@@ -17,6 +20,10 @@ class BaseTask(Task):
     max_retries = 10
 
     def retry(self, *args, **kwargs):
+        countdown = kwargs.get("countdown")
+        if countdown and settings.BROKER_IS_AMQP:
+            # Native delayed delivery (RabbitMQ quorum queues) works in whole seconds and refuses 0.
+            kwargs["countdown"] = max(1, math.ceil(countdown))
         for conn in connections.all(initialized_only=True):
             conn.close_if_unusable_or_obsolete()
             if conn.connection is not None and not conn.is_usable():

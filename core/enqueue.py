@@ -9,6 +9,7 @@ re-publishes it (see core/outbox.py).
 
 import functools
 import logging
+import math
 import threading
 import time
 
@@ -19,6 +20,7 @@ from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
+SWEEP_TASK = "core.sweep_pending"
 BROKER_ERRORS = (KombuOperationalError, RedisError, ConnectionError, OSError, TimeoutError)
 
 
@@ -29,6 +31,7 @@ class _Breaker:
     def __init__(self):
         self._lock = threading.Lock()
         self.open_until = 0.0
+        self.tripped = False  # since the last successful publish
 
     def is_open(self):
         return time.monotonic() < self.open_until
@@ -36,10 +39,18 @@ class _Breaker:
     def trip(self):
         with self._lock:
             self.open_until = time.monotonic() + settings.PUBLISH_BREAKER_SECONDS
+            self.tripped = True
+
+    def closed_again(self):
+        """True exactly once after a publish succeeds following a failure (the broker is back)."""
+        with self._lock:
+            was, self.tripped = self.tripped, False
+            return was
 
     def reset(self):
         with self._lock:
             self.open_until = 0.0
+            self.tripped = False
 
 
 breaker = _Breaker()
@@ -78,21 +89,34 @@ def publish_now_rollback_unsafe(task_name, *, args=(), kwargs=None, countdown=No
     _check_ids_only(args, kwargs)
     if countdown is not None and countdown > settings.MAX_COUNTDOWN_SECONDS:
         raise ValueError("countdowns longer than MAX_COUNTDOWN_SECONDS must be rows plus a sweep")
+    if countdown and settings.BROKER_IS_AMQP:
+        countdown = max(1, math.ceil(countdown))  # native delayed delivery: whole seconds, never 0
     if breaker.is_open():
         logger.info("broker marked down; %s left pending for the sweep", task_name)
         return False
     try:
         app.send_task(
-            task_name, args=list(args or ()), kwargs=kwargs or {}, countdown=countdown,
-            argsrepr=masked_repr(list(args or ())), kwargsrepr=masked_repr(kwargs or {}),
-            # Routes publish to the anonymous direct exchange: on Redis that is an LPUSH onto the
-            # queue's list, which needs no binding, so skip kombu's per-publish declare.
-            declare=[], **options,
+            task_name,
+            args=list(args or ()),
+            kwargs=kwargs or {},
+            countdown=countdown,
+            argsrepr=masked_repr(list(args or ())),
+            kwargsrepr=masked_repr(kwargs or {}),
+            # On Redis a publish is an LPUSH onto the queue's list, which needs no binding, so skip
+            # kombu's per-publish declare. On RabbitMQ keep it (cached per connection): the web may
+            # publish before any worker has declared the queues.
+            **({} if settings.BROKER_IS_AMQP else {"declare": []}),
+            **options,
         )
     except BROKER_ERRORS as exc:
         breaker.trip()
         logger.warning("publish of %s failed (%s); the row stays pending for the sweep", task_name, type(exc).__name__)
         return False
+    if breaker.tripped and breaker.closed_again():
+        # The broker is back: rows this process left pending are older than now; sweep them at once
+        # rather than after OUTBOX_SWEEP_AFTER_SECONDS and the next periodic sweep.
+        logger.info("broker back; queueing a sweep of the rows left pending")
+        publish_now_rollback_unsafe(SWEEP_TASK, kwargs={"before": time.time()})
     return True
 
 

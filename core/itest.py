@@ -1,12 +1,11 @@
 """Flows for scripts/test_async_integration.py. Each app adds its own in `<app>/itest.py`:
 
-    from core.itest import flow, wait_for
+from core.itest import flow, wait_for
 
-    @flow
-    def assignment_notification(timeout):
-        ...  # create data, wait for the worker's outcome, return a one-line detail
+@flow
+def assignment_notification(timeout):
+    ...  # create data, wait for the worker's outcome, return a one-line detail
 """
-
 
 FLOWS = []
 
@@ -17,7 +16,7 @@ def flow(fn):
 
 
 def wait_for(predicate, timeout, what):
-    from core.testing import wait_until
+    from tests.support import wait_until
 
     return wait_until(predicate, what, timeout=timeout, step=0.2)
 

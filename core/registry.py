@@ -28,4 +28,7 @@ SPEC_TASKS = {
 OUR_TASKS = {
     "core.ping": "default",
     "core.sweep_pending": "default",
+    "core.cleanup_idempotency_keys": "default",
+    "tasks.cleanup_old_events": "default",
+    "tasks.rebalance_positions": "default",
 }

@@ -95,9 +95,36 @@ SCHEDULES = [
         expire_seconds=3600,
         description="Hourly: the weekly report of each user at their local Monday morning (once per ISO week).",
     ),
+    ScheduleSeed(
+        name="Cleanup Idempotency Keys",
+        task="core.cleanup_idempotency_keys",
+        queue="default",
+        every_minutes=60,
+        description="Deletes Idempotency-Key records past their 24-hour replay window.",
+    ),
+    ScheduleSeed(
+        name="Cleanup Old Events",
+        task="tasks.cleanup_old_events",
+        queue="default",
+        crontab={"minute": "30", "hour": "2", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+        description="Daily at 02:30 UTC: removes activity-log events older than EVENT_RETENTION_DAYS.",
+    ),
 ]
 
-SPEC_SCHEDULE_NAMES = [s.name for s in SCHEDULES[:6]]
+# The six schedules the user's spec (celery-integration.md) names, listed by name, not by list position.
+SPEC_SCHEDULE_NAMES = [
+    "Process Recurring Tasks",
+    "Send Reminder Notifications",
+    "Cleanup Expired Notifications",
+    "Precompute Analytics Cache",
+    "Retry Failed Webhooks",
+    "Cleanup Old Webhook Deliveries",
+]
+
+
+def _first_or_create(model, **fields):
+    """Interval and crontab rows are not unique (an admin can make duplicates): reuse the oldest match."""
+    return model.objects.filter(**fields).order_by("pk").first() or model.objects.create(**fields)
 
 
 @transaction.atomic
@@ -111,11 +138,11 @@ def seed_schedules(*, seeds=None):
             continue
         fields = {}
         if seed.every_minutes:
-            fields["interval"], _ = IntervalSchedule.objects.get_or_create(
-                every=seed.every_minutes, period=IntervalSchedule.MINUTES
+            fields["interval"] = _first_or_create(
+                IntervalSchedule, every=seed.every_minutes, period=IntervalSchedule.MINUTES
             )
         else:
-            fields["crontab"], _ = CrontabSchedule.objects.get_or_create(timezone="UTC", **seed.crontab)
+            fields["crontab"] = _first_or_create(CrontabSchedule, timezone="UTC", **seed.crontab)
         PeriodicTask.objects.create(
             name=seed.name,
             task=seed.task,

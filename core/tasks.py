@@ -11,6 +11,16 @@ def ping(payload=None):
 
 
 @shared_task(name="core.sweep_pending")
-def sweep_pending():
-    """Re-publish side-effect rows that stayed pending too long (broker outage, lost message)."""
-    return outbox.sweep()
+def sweep_pending(before=None):
+    """Re-publish side-effect rows that stayed pending too long (broker outage, lost message), and rows
+    claimed by dead workers. `before` (Unix time): every pending row last published before then, at once
+    (published when the broker comes back or a worker dies: core/outbox.py)."""
+    return outbox.sweep(before=before)
+
+
+@shared_task(name="core.cleanup_idempotency_keys")
+def cleanup_idempotency_keys():
+    """Delete Idempotency-Key records whose replay window has passed."""
+    from core.idempotency import idempotency_cleanup
+
+    return idempotency_cleanup()

@@ -1,39 +1,27 @@
-"""App settings, read at call time so tests can override them with the `settings` fixture."""
+"""notifications settings and their defaults (core.appsettings): read as `conf.NAME`; a Django setting of the
+same name overrides the default."""
 
-from django.conf import settings
+from core.appsettings import Derived, reader
 
-
-def read_retention_days():
-    return getattr(settings, "NOTIFICATIONS_READ_RETENTION_DAYS", 30)
-
-
-def hard_retention_days():
-    return getattr(settings, "NOTIFICATIONS_HARD_RETENTION_DAYS", 180)
-
-
-def cleanup_batch_size():
-    return getattr(settings, "NOTIFICATIONS_CLEANUP_BATCH", 1000)
-
-
-def email_max_attempts():
-    return getattr(settings, "NOTIFICATIONS_EMAIL_MAX_ATTEMPTS", 5)
-
-
-def email_retry_base_seconds():
-    """First retry waits about this long; each further one doubles, capped at MAX_COUNTDOWN_SECONDS."""
-    return getattr(settings, "NOTIFICATIONS_EMAIL_RETRY_BASE_SECONDS", 2.0)
-
-
-def email_stale_sending_seconds():
-    """A row claimed ("sending") longer than this is presumed lost with its worker and may be re-claimed."""
-    return getattr(settings, "NOTIFICATIONS_EMAIL_STALE_SENDING_SECONDS", settings.CELERY_TASK_TIME_LIMIT + 240)
-
-
-def site_url():
-    return getattr(settings, "SITE_URL", "http://127.0.0.1:8000").rstrip("/")
-
-
-def message_id_domain():
-    return getattr(settings, "NOTIFICATIONS_MESSAGE_ID_DOMAIN", None) or (
-        site_url().split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
-    )
+DEFAULTS = {
+    # Read notifications are deleted after this many days, all of them after the hard limit.
+    "NOTIFICATIONS_READ_RETENTION_DAYS": 30,
+    "NOTIFICATIONS_HARD_RETENTION_DAYS": 180,
+    "NOTIFICATIONS_CLEANUP_BATCH": 1000,
+    "NOTIFICATIONS_EMAIL_MAX_ATTEMPTS": 5,
+    # First retry waits about this long; each further one doubles, capped at MAX_COUNTDOWN_SECONDS.
+    "NOTIFICATIONS_EMAIL_RETRY_BASE_SECONDS": 2.0,
+    # A row claimed ("sending") longer than this is presumed lost with its worker and may be re-claimed.
+    "NOTIFICATIONS_EMAIL_STALE_SENDING_SECONDS": Derived(lambda s: s.CELERY_TASK_TIME_LIMIT + 240),
+    # Absolute links in emails (also a project setting in taskmgmt/settings/base.py).
+    "SITE_URL": "http://127.0.0.1:8000",
+    # Links in emails, URL templates for the deployer's front end ({site_url}, {task_id}, {project_id} filled
+    # in). Defaults: the app's own small HTML pages (session login first).
+    "NOTIFICATIONS_TASK_URL": "{site_url}/tasks/{task_id}/",
+    "NOTIFICATIONS_PREFERENCES_URL": "{site_url}/notifications/preferences/",
+    # Domain of the emails' Message-ID; empty: the host of SITE_URL.
+    "NOTIFICATIONS_MESSAGE_ID_DOMAIN": None,
+    # Notifications sent per batch (one message, one claim, one SMTP connection).
+    "NOTIFICATIONS_EMAIL_BATCH_SIZE": 50,
+}
+__getattr__ = reader(DEFAULTS)

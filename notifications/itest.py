@@ -9,16 +9,17 @@ from core.itest import flow, wait_for
 def _setup(tag):
     from django.contrib.auth import get_user_model
 
-    from tasks_app import services as task_services
     from tasks_app.models import Role
+    from tasks_app.services.projects import membership_add, project_create
+    from tasks_app.services.tasks import task_create
 
     suffix = uuid.uuid4().hex[:8]
     User = get_user_model()
     owner = User.objects.create_user(f"itest-{tag}-owner-{suffix}", email=f"itest-owner-{suffix}@example.invalid")
     member = User.objects.create_user(f"itest-{tag}-member-{suffix}", email=f"itest-member-{suffix}@example.invalid")
-    project = task_services.project_create(actor=owner, name=f"itest-{tag}-{suffix}")
-    task_services.membership_add(project=project, actor=owner, user=member, role=Role.MEMBER)
-    task = task_services.task_create(actor=owner, project=project, title=f"itest {tag} task")
+    project = project_create(actor=owner, name=f"itest-{tag}-{suffix}")
+    membership_add(project=project, actor=owner, user=member, role=Role.MEMBER)
+    task = task_create(actor=owner, project=project, title=f"itest {tag} task")
     return owner, member, project, task
 
 
@@ -35,7 +36,8 @@ def _wait_sent(notification, timeout):
 
     row = wait_for(
         lambda: Notification.objects.filter(pk=notification.pk, email_state__in=["sent", "failed"]).first(),
-        timeout, f"notification {notification.pk} email to leave 'pending'",
+        timeout,
+        f"notification {notification.pk} email to leave 'pending'",
     )
     assert row.email_state == "sent", f"email {row.email_state}: {row.email_last_error}"
     return row
@@ -44,11 +46,11 @@ def _wait_sent(notification, timeout):
 @flow
 def assignment_notification(timeout):
     from notifications.models import Notification
-    from tasks_app import services as task_services
+    from tasks_app.services.tasks import task_assign
 
     owner, member, project, task = _setup("assign")
     try:
-        task_services.task_assign(task=task, actor=owner, assignee=member)
+        task_assign(task=task, actor=owner, assignee=member)
         notification = Notification.objects.get(recipient=member, kind="assigned", task=task)
         row = _wait_sent(notification, timeout)
         return f"notification {row.pk} emailed after {row.email_attempts} attempt(s)"
@@ -59,12 +61,13 @@ def assignment_notification(timeout):
 @flow
 def mention_notification(timeout):
     from notifications.models import Notification
-    from tasks_app import services as task_services
+    from tasks_app.services.comments import comment_create
 
     owner, member, project, task = _setup("mention")
     try:
-        comment = task_services.comment_create(
-            task=task, actor=owner, body=f"@{member.username.upper()} and again @{member.username}")
+        comment = comment_create(
+            task=task, actor=owner, body=f"@{member.username.upper()} and again @{member.username}"
+        )
         rows = list(Notification.objects.filter(comment=comment, kind="mentioned"))
         assert [r.recipient_id for r in rows] == [member.pk], "exactly one mention notification for the member"
         row = _wait_sent(rows[0], timeout)

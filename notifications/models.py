@@ -42,9 +42,7 @@ class Notification(OutboxRow):
     )
     kind = models.CharField(max_length=32, choices=Kind.choices)
     task = models.ForeignKey("tasks_app.Task", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    comment = models.ForeignKey(
-        "tasks_app.Comment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    comment = models.ForeignKey("tasks_app.Comment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     text = models.CharField(max_length=500)
     data = models.JSONField(default=dict, blank=True)
     # False when the user turned the in-app channel off but wants the email: the row is then only the email record.

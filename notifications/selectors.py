@@ -37,3 +37,8 @@ def preferences_get(*, user):
 def preference_for(*, user, kind):
     row = NotificationPreference.objects.filter(user=user, kind=kind).values("in_app", "email").first()
     return row or dict(DEFAULT_CHANNELS[Kind(kind)])
+
+
+def notification_email_state(*, notification_id):
+    """The email state of one notification (None when it no longer exists)."""
+    return Notification.objects.filter(pk=notification_id).values_list("email_state", flat=True).first()

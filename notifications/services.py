@@ -1,4 +1,6 @@
-"""Writes for notifications: creation (honouring preferences), read state, preferences, email delivery, cleanup.
+"""Writes for notifications: creation (honouring preferences), read state, preferences, unsubscribe links, cleanup.
+
+Email delivery (claiming, sending, recording) is in notifications.sending.
 
 Creation happens inside the caller's transaction. The email is a state on the row ("pending") and the
 message that delivers it (ids only) is published on commit; core.sweep_pending re-publishes rows that
@@ -6,19 +8,13 @@ stay pending (registered in apps.py).
 """
 
 import logging
-import random
-import re
-import smtplib
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives
-from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -44,23 +40,39 @@ def _validate_kind(kind):
         raise ApplicationError(f"Unknown notification kind {kind!r}.", fields={"kind": "Unknown kind."})
 
 
-def _notification_write(*, recipient, kind, text, actor=None, task=None, comment=None, data=None,
-                        email_task=EMAIL_TASK):
+def _notification_write(
+    *, recipient, kind, text, actor=None, task=None, comment=None, data=None, email_task=EMAIL_TASK, enqueue=True
+):
     _validate_kind(kind)
     channels = preference_for(user=recipient, kind=kind)
     if not channels["in_app"] and not channels["email"]:
         return None
     notification = Notification.objects.create(
-        recipient=recipient, kind=kind, text=text[:500], actor=actor, task=task, comment=comment,
-        data=data or {}, show_in_app=channels["in_app"],
+        recipient=recipient,
+        kind=kind,
+        text=text[:500],
+        actor=actor,
+        task=task,
+        comment=comment,
+        data=data or {},
+        show_in_app=channels["in_app"],
         email_state=EmailState.PENDING if channels["email"] else EmailState.SKIPPED,
     )
-    if channels["email"]:
+    if channels["email"] and enqueue:
         enqueue_on_commit(email_task, args=[notification.pk])
     return notification
 
 
-@transaction.atomic
+def _enqueue_emails(notifications, email_task):
+    """One message per NOTIFICATIONS_EMAIL_BATCH_SIZE pending emails, published on commit."""
+    ids = [n.pk for n in notifications if n.email_state == EmailState.PENDING]
+    size = conf.NOTIFICATIONS_EMAIL_BATCH_SIZE
+    for i in range(0, len(ids), size):
+        chunk = ids[i : i + size]
+        enqueue_on_commit(email_task, args=[chunk[0] if len(chunk) == 1 else chunk])
+
+
+@transaction.atomic(savepoint=False)  # inside a caller's transaction: no SAVEPOINT round trips
 def notification_create(*, recipient, kind, text, actor=None, task=None, comment=None, data=None):
     """Write one notification in the caller's transaction. None when the user turned both channels off.
 
@@ -68,8 +80,9 @@ def notification_create(*, recipient, kind, text, actor=None, task=None, comment
     is published on commit; with it off, the row is "skipped". With only email on, the row is kept as
     the email record but hidden from the in-app list (show_in_app=False).
     """
-    return _notification_write(recipient=recipient, kind=kind, text=text, actor=actor, task=task,
-                               comment=comment, data=data)
+    return _notification_write(
+        recipient=recipient, kind=kind, text=text, actor=actor, task=task, comment=comment, data=data
+    )
 
 
 def _display_name(user):
@@ -78,24 +91,28 @@ def _display_name(user):
     return user.get_full_name() or user.get_username()
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside a caller's transaction: no SAVEPOINT round trips
 def notify_task_assigned(*, task, actor=None):
     """Notify the new assignee unless they assigned themselves; queues send_task_assignment_notification."""
     if task.assignee_id is None or (actor is not None and task.assignee_id == actor.pk):
         return None
     return _notification_write(
-        recipient=task.assignee, kind=Kind.ASSIGNED, actor=actor, task=task,
+        recipient=task.assignee,
+        kind=Kind.ASSIGNED,
+        actor=actor,
+        task=task,
         text=f"{_display_name(actor)} assigned you to \u201c{task.title}\u201d",
         email_task=ASSIGNMENT_TASK,
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside a caller's transaction: no SAVEPOINT round trips
 def notify_comment_mention(*, comment, actor=None, previous_body=None):
     """Notify project members @mentioned in `comment` (on edit: only names not in `previous_body`).
 
     Never the author, at most one notification per user per comment. Queues
-    send_comment_mention_notification per notification. Returns the notifications written.
+    send_comment_mention_notification with the ids of all of them (in batches). Returns the notifications
+    written.
     """
     from tasks_app.models import Membership
 
@@ -106,7 +123,9 @@ def notify_comment_mention(*, comment, actor=None, previous_body=None):
     members = {
         m.user.get_username(): m.user
         for m in Membership.objects.filter(project_id=comment.task.project_id)
-        .annotate(lname=Lower("user__username")).filter(lname__in=candidates).select_related("user")
+        .annotate(lname=Lower("user__username"))
+        .filter(lname__in=candidates)
+        .select_related("user")
     }
     mentioned = resolve_mentions(comment.body, members)
     if previous_body is not None:
@@ -114,8 +133,11 @@ def notify_comment_mention(*, comment, actor=None, previous_body=None):
     recipients = [members[name] for name in sorted(mentioned) if members[name].pk != author_id]
     if not recipients:
         return []
-    already = set(Notification.objects.filter(
-        comment=comment, kind=Kind.MENTIONED, recipient__in=recipients).values_list("recipient_id", flat=True))
+    already = set(
+        Notification.objects.filter(comment=comment, kind=Kind.MENTIONED, recipient__in=recipients).values_list(
+            "recipient_id", flat=True
+        )
+    )
     written = []
     for user in recipients:
         if user.pk in already:
@@ -123,14 +145,20 @@ def notify_comment_mention(*, comment, actor=None, previous_body=None):
         try:
             with transaction.atomic():  # a concurrent edit may have notified them first (unique constraint)
                 notification = _notification_write(
-                    recipient=user, kind=Kind.MENTIONED, actor=actor, task=comment.task, comment=comment,
+                    recipient=user,
+                    kind=Kind.MENTIONED,
+                    actor=actor,
+                    task=comment.task,
+                    comment=comment,
                     text=f"{_display_name(actor)} mentioned you on \u201c{comment.task.title}\u201d",
                     email_task=MENTION_TASK,
+                    enqueue=False,
                 )
         except IntegrityError:
             continue
         if notification is not None:
             written.append(notification)
+    _enqueue_emails(written, MENTION_TASK)
     return written
 
 
@@ -162,7 +190,9 @@ def preferences_update(*, user, changes):
     """changes: {kind: {"in_app"?: bool, "email"?: bool}}. Unspecified channels keep their value."""
     unknown = sorted(set(changes) - set(Kind.values))
     if unknown:
-        raise ApplicationError("Unknown notification kinds.", fields={k: "Unknown notification kind." for k in unknown})
+        raise ApplicationError(
+            "Unknown notification kinds.", fields=dict.fromkeys(unknown, "Unknown notification kind.")
+        )
     for kind, channels in changes.items():
         if not channels:
             continue
@@ -175,169 +205,60 @@ def preferences_update(*, user, changes):
         row.save()
 
 
+def _site_url():
+    return conf.SITE_URL.rstrip("/")
+
+
+def _message_id_domain():
+    return conf.NOTIFICATIONS_MESSAGE_ID_DOMAIN or (
+        _site_url().split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
+    )
+
+
 def unsubscribe_token(*, user_id, kind):
     return signing.dumps({"u": user_id, "k": kind}, salt=UNSUBSCRIBE_SALT)
 
 
 def unsubscribe_url(*, user_id, kind):
+    """The HTML page of RFC 8058: GET confirms, POST (one click) unsubscribes. Same URL in List-Unsubscribe."""
     path = reverse("notification-unsubscribe", kwargs={"token": unsubscribe_token(user_id=user_id, kind=kind)})
-    return conf.site_url() + path
+    return _site_url() + path
+
+
+def task_url(*, task):
+    """Where "open the task" points: NOTIFICATIONS_TASK_URL, a template for the deployer's front end."""
+    return conf.NOTIFICATIONS_TASK_URL.format(site_url=_site_url(), task_id=task.pk, project_id=task.project_id)
+
+
+def preferences_url():
+    return conf.NOTIFICATIONS_PREFERENCES_URL.format(site_url=_site_url())
+
+
+def unsubscribe_token_read(*, token):
+    """(user, kind) named by a valid token; ApplicationError (400) or NotFound (404) otherwise. Changes nothing."""
+    try:
+        payload = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+        user_id, kind = int(payload["u"]), str(payload["k"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise ApplicationError(
+            "This unsubscribe link is invalid.", fields={"token": "Invalid or altered link."}, code="invalid_token"
+        )
+    if kind not in Kind.values:
+        raise ApplicationError(
+            "This unsubscribe link is invalid.", fields={"token": "Unknown kind."}, code="invalid_token"
+        )
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        raise NotFound("This account no longer exists.", code="not_found")
+    return user, kind
 
 
 @transaction.atomic
 def unsubscribe_by_token(*, token):
     """Turn off the email channel named by a signed token. Returns the kind."""
-    try:
-        payload = signing.loads(token, salt=UNSUBSCRIBE_SALT)
-        user_id, kind = int(payload["u"]), str(payload["k"])
-    except (signing.BadSignature, KeyError, TypeError, ValueError):
-        raise ApplicationError("This unsubscribe link is invalid.", fields={"token": "Invalid or altered link."},
-                               code="invalid_token")
-    if kind not in Kind.values:
-        raise ApplicationError("This unsubscribe link is invalid.", fields={"token": "Unknown kind."},
-                               code="invalid_token")
-    user = get_user_model().objects.filter(pk=user_id).first()
-    if user is None:
-        raise NotFound("This account no longer exists.", code="not_found")
+    user, kind = unsubscribe_token_read(token=token)
     preferences_update(user=user, changes={kind: {"email": False}})
     return kind
-
-
-# --- email -----------------------------------------------------------------
-class EmailRetry(Exception):
-    """A transient delivery failure; the row is pending again and the task should retry after `countdown`."""
-
-    def __init__(self, countdown, error):
-        super().__init__(error)
-        self.countdown = countdown
-
-
-_ADDRESS_RE = re.compile(r"[^\s<>\"',;:()]+@[^\s<>\"',;:()]+")
-
-
-def _short_error(exc):
-    """Class name and a short message, with anything that looks like an address removed."""
-    if isinstance(exc, smtplib.SMTPResponseException):
-        detail = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}"
-    elif isinstance(exc, smtplib.SMTPRecipientsRefused):
-        detail = "recipient refused"
-    elif isinstance(exc, OSError) and exc.strerror:
-        detail = exc.strerror
-    else:
-        detail = str(exc)
-    detail = _ADDRESS_RE.sub("<address>", " ".join(detail.split()))
-    return f"{type(exc).__name__}: {detail}"[:300]
-
-
-def retry_countdown(attempts):
-    """Exponential backoff with jitter, never above MAX_COUNTDOWN_SECONDS."""
-    cap = settings.MAX_COUNTDOWN_SECONDS
-    base = conf.email_retry_base_seconds() * (2 ** max(attempts - 1, 0))
-    return min(cap, base + random.uniform(0, base / 2))
-
-
-def email_message(notification):
-    """The EmailMultiAlternatives for a notification (text + HTML, List-Unsubscribe, stable Message-ID)."""
-    recipient = notification.recipient
-    unsubscribe = unsubscribe_url(user_id=recipient.pk, kind=notification.kind)
-    task = notification.task
-    context = {
-        "notification": notification,
-        "recipient_name": _display_name(recipient),
-        "actor_name": _display_name(notification.actor) if notification.actor_id else "",
-        "task": task,
-        "project_name": task.project.name if task is not None else "",
-        "task_url": f"{conf.site_url()}/api/v1/tasks/{task.pk}/" if task is not None else "",
-        "comment_excerpt": (notification.comment.body[:300] if notification.comment_id else ""),
-        "data": notification.data,
-        "unsubscribe_url": unsubscribe,
-        "preferences_url": f"{conf.site_url()}/api/v1/me/notification-preferences/",
-        "site_url": conf.site_url(),
-    }
-    template = f"notifications/{notification.kind}"
-    message = EmailMultiAlternatives(
-        subject=" ".join(f"[taskmgmt] {notification.text}".split())[:180],
-        body=render_to_string(f"{template}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[recipient.email],
-        headers={
-            "Message-ID": f"<notification-{notification.pk}@{conf.message_id_domain()}>",
-            "List-Unsubscribe": f"<{unsubscribe}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "Auto-Submitted": "auto-generated",
-        },
-    )
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    return message
-
-
-class DeliveredButUnrecorded(Exception):
-    """The email went out but the database failed before the row said so (e.g. a PostgreSQL restart)."""
-
-
-def _claim(notification_id, now, token):
-    stale = now - timedelta(seconds=conf.email_stale_sending_seconds())
-    claimable = Q(email_state=EmailState.PENDING) | Q(email_state=EmailState.SENDING, email_claimed_at__lt=stale)
-    if token:
-        claimable |= Q(email_state=EmailState.SENDING, email_claim_token=token)
-    return Notification.objects.filter(pk=notification_id).filter(claimable).update(
-        email_state=EmailState.SENDING, email_claimed_at=now, email_claim_token=token or "",
-        email_attempts=F("email_attempts") + 1,
-    )
-
-
-def _finish(notification_id, state, *, error="", **extra):
-    Notification.objects.filter(pk=notification_id, email_state=EmailState.SENDING).update(
-        email_state=state, email_last_error=error, email_claimed_at=None, email_claim_token="", **extra
-    )
-
-
-def notification_email_deliver(*, notification_id, claim_token=None, already_sent=False):
-    """Send the email of one notification at most once. Returns a small dict; raises EmailRetry on transient errors.
-
-    The row is claimed (pending -> sending, one conditional UPDATE) before anything is sent, so a
-    redelivered or duplicated message finds nothing to do. `claim_token` (the Celery task id, which
-    retries keep) lets a retry after a database error take back its own claim. `already_sent` is
-    set by the retry of a delivery whose email went out but whose row could not be updated: it only
-    records the send.
-    """
-    now = timezone.now()
-    if already_sent:
-        Notification.objects.filter(pk=notification_id, email_state=EmailState.SENDING,
-                                    email_claim_token=claim_token or "").update(
-            email_state=EmailState.SENT, email_sent_at=now, email_claimed_at=None, email_claim_token="")
-        return {"notification": notification_id, "outcome": EmailState.SENT, "recorded_after_retry": True}
-    if not _claim(notification_id, now, claim_token):
-        state = Notification.objects.filter(pk=notification_id).values_list("email_state", flat=True).first()
-        return {"notification": notification_id, "outcome": "nothing_to_do", "state": state}
-    notification = Notification.objects.select_related(
-        "recipient", "actor", "task__project", "comment").get(pk=notification_id)
-    recipient = notification.recipient
-    if not recipient.email or not recipient.is_active:
-        _finish(notification_id, EmailState.SKIPPED, error="recipient has no usable email address")
-        return {"notification": notification_id, "outcome": EmailState.SKIPPED}
-    try:
-        email_message(notification).send(fail_silently=False)
-    except smtplib.SMTPRecipientsRefused as exc:  # the server will not take it however often we ask
-        _finish(notification_id, EmailState.FAILED, error=_short_error(exc))
-        logger.warning("notification %s email refused", notification_id)
-        return {"notification": notification_id, "outcome": EmailState.FAILED, "attempts": notification.email_attempts}
-    except (smtplib.SMTPException, OSError) as exc:
-        error = _short_error(exc)
-        if notification.email_attempts >= conf.email_max_attempts():
-            _finish(notification_id, EmailState.FAILED, error=error)
-            logger.warning("notification %s email failed after %d attempts: %s",
-                           notification_id, notification.email_attempts, error)
-            return {"notification": notification_id, "outcome": EmailState.FAILED,
-                    "attempts": notification.email_attempts}
-        # The retry is a re-publish: stamp enqueued_at so the sweep leaves it to the retry.
-        _finish(notification_id, EmailState.PENDING, error=error, enqueued_at=timezone.now())
-        raise EmailRetry(retry_countdown(notification.email_attempts), error) from exc
-    try:
-        _finish(notification_id, EmailState.SENT, email_sent_at=timezone.now())
-    except DatabaseError as exc:
-        raise DeliveredButUnrecorded() from exc
-    return {"notification": notification_id, "outcome": EmailState.SENT, "attempts": notification.email_attempts}
 
 
 # --- cleanup ---------------------------------------------------------------
@@ -356,14 +277,14 @@ def notifications_cleanup(*, now=None, batch=None):
     Email-only records (show_in_app=False) count as read once their email is no longer pending.
     """
     now = now or timezone.now()
-    batch = batch or conf.cleanup_batch_size()
-    read_cutoff = now - timedelta(days=conf.read_retention_days())
-    hard_cutoff = now - timedelta(days=conf.hard_retention_days())
+    batch = batch or conf.NOTIFICATIONS_CLEANUP_BATCH
+    read_cutoff = now - timedelta(days=conf.NOTIFICATIONS_READ_RETENTION_DAYS)
+    hard_cutoff = now - timedelta(days=conf.NOTIFICATIONS_HARD_RETENTION_DAYS)
     expired = _delete_in_batches(Notification.objects.filter(created_at__lt=hard_cutoff), batch)
     read = _delete_in_batches(
-        Notification.objects.filter(created_at__lt=read_cutoff).filter(
-            Q(read_at__isnull=False) | Q(show_in_app=False)
-        ).exclude(email_state__in=[EmailState.PENDING, EmailState.SENDING]),
+        Notification.objects.filter(created_at__lt=read_cutoff)
+        .filter(Q(read_at__isnull=False) | Q(show_in_app=False))
+        .exclude(email_state__in=[EmailState.PENDING, EmailState.SENDING]),
         batch,
     )
     return {"read": read, "expired": expired}
@@ -375,4 +296,3 @@ class NotificationService:
     notify_task_assigned = staticmethod(notify_task_assigned)
     notify_comment_mention = staticmethod(notify_comment_mention)
     process_pending_reminders = staticmethod(process_pending_reminders)
-    notification_create = staticmethod(notification_create)

@@ -1,6 +1,6 @@
 """End-to-end flows through a running worker (make run, or a worker on all queues).
 
-Usage: python scripts/test_async_integration.py [--timeout SECONDS] [--keep]
+Usage: make check-integration, or with the project's virtualenv active: python scripts/test_async_integration.py [--timeout SECONDS] [--keep]
 Flows live in each app's `itest.py` (registered with core.itest.flow). Each creates its own data
 (usernames and project names prefixed 'itest-'), checks what the worker produced, and removes its data
 unless --keep is given (ITEST_KEEP=1). Exits non-zero if any flow fails.
@@ -13,9 +13,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from core import stackenv
+
+# The Redis, URL and settings `make run` chose (var/stack.env), unless set in the environment.
+if stackenv.load():
+    print(f"using the running stack from {stackenv.STACK_ENV}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskmgmt.settings.local")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

@@ -1,6 +1,6 @@
 """Check the Celery configuration and round-trip core.ping through a running worker on every queue.
 
-Usage: python scripts/test_celery.py [--timeout SECONDS]
+Usage: make check-celery, or with the project's virtualenv active: python scripts/test_celery.py [--timeout SECONDS]
 Needs Redis and a worker consuming all six queues (make run, or scripts/celery/start_worker.sh).
 Exits non-zero if any check fails.
 """
@@ -11,9 +11,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from core import stackenv
+
+# The Redis, URL and settings `make run` chose (var/stack.env), unless set in the environment.
+if stackenv.load():
+    print(f"using the running stack from {stackenv.STACK_ENV}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskmgmt.settings.local")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

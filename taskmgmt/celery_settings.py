@@ -15,14 +15,32 @@ from kombu import Exchange, Queue
 
 _redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-BROKER_VISIBILITY_TIMEOUT = 3600
+BROKER_VISIBILITY_TIMEOUT = int(os.environ.get("BROKER_VISIBILITY_TIMEOUT", "3600"))
 # Longest countdown a task may use; anything longer must be a row plus a sweep.
-MAX_COUNTDOWN_SECONDS = 60
+MAX_COUNTDOWN_SECONDS = int(os.environ.get("MAX_COUNTDOWN_SECONDS", "60"))
 
+# Redis Sentinel: REDIS_SENTINELS="host1:26379,host2:26379,host3:26379" (and REDIS_SENTINEL_MASTER, the
+# monitored group, default "mymaster"; REDIS_SENTINEL_DB, default 0). The broker then goes through
+# kombu's sentinel:// transport and every other Redis client through redis-py's Sentinel (core/redis.py),
+# so all of them follow a failover.
+REDIS_SENTINELS = [
+    (host, int(port))
+    for host, _, port in (item.strip().rpartition(":") for item in os.environ.get("REDIS_SENTINELS", "").split(","))
+    if host
+]
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_SENTINEL_DB = int(os.environ.get("REDIS_SENTINEL_DB", "0"))
+if REDIS_SENTINELS:
+    _redis_url = ";".join(f"sentinel://{host}:{port}/{REDIS_SENTINEL_DB}" for host, port in REDIS_SENTINELS)
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", _redis_url)
-# kombu's Redis transport with one reused client per channel (see core/broker.py).
-CELERY_BROKER_TRANSPORT = "core.broker:Transport" if CELERY_BROKER_URL.startswith("redis://") else None
+# RabbitMQ (amqp://user:password@host:5672/vhost): quorum queues, publisher confirms, native delayed
+# delivery for countdowns (docs/deployment.md). Anything else is Redis.
+BROKER_IS_AMQP = CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker never gives up on its broker
+# A worker that lost its broker retries at least this often (core/worker.py: Consumer).
+BROKER_RECONNECT_MAX_SECONDS = float(os.environ.get("BROKER_RECONNECT_MAX_SECONDS", "2"))
+CELERY_WORKER_CONSUMER = "core.worker:Consumer"
 CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
@@ -31,6 +49,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "retry_on_timeout": False,
     "max_connections": 20,
 }
+if CELERY_BROKER_URL.startswith("sentinel://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
+    CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+if BROKER_IS_AMQP:
+    # No visibility timeout on RabbitMQ: an unacked message returns to its queue the moment its
+    # consumer's connection drops. confirm_publish: a publish returns once the broker has the message.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True, "connect_timeout": 1.0}
+    CELERY_BROKER_HEARTBEAT = 10
 CELERY_BROKER_POOL_LIMIT = 10
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
@@ -57,8 +83,8 @@ CELERY_ENABLE_UTC = True
 # Every task of ours is idempotent: ack after running, and requeue if the worker dies mid-task.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_TASK_SOFT_TIME_LIMIT = 300
-CELERY_TASK_TIME_LIMIT = 360
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "300"))
+CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "360"))
 # No STARTED state: it is a database write before every task body, and with the database down it
 # fails outside the body, where the task cannot retry.
 CELERY_TASK_TRACK_STARTED = False
@@ -72,7 +98,19 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_DEFAULT_EXCHANGE = "default"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 CELERY_TASK_CREATE_MISSING_QUEUES = False
-CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUE_NAMES)
+if BROKER_IS_AMQP:
+    # Quorum queues (replicated, durable). Topic exchanges (used like direct ones: the routing key is the
+    # queue name) because Celery's native delayed delivery, which carries countdowns on quorum queues,
+    # needs them.
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+    CELERY_WORKER_DETECT_QUORUM_QUEUES = True
+    CELERY_TASK_QUEUES = tuple(
+        Queue(name, Exchange(name, type="topic"), routing_key=name, queue_arguments={"x-queue-type": "quorum"})
+        for name in QUEUE_NAMES
+    )
+else:
+    CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUE_NAMES)
 # Routing by task-name prefix: the part before the first dot names the queue.
 CELERY_TASK_ROUTES = {
     "notifications.*": {"queue": "notifications", "routing_key": "notifications"},
@@ -81,6 +119,7 @@ CELERY_TASK_ROUTES = {
     "analytics.*": {"queue": "analytics", "routing_key": "analytics"},
     "reminders.*": {"queue": "reminders", "routing_key": "reminders"},
     "core.*": {"queue": "default", "routing_key": "default"},
+    "tasks.*": {"queue": "default", "routing_key": "default"},
     "celery.*": {"queue": "default", "routing_key": "default"},
 }
 
@@ -96,7 +135,7 @@ PREFETCH_BY_QUEUE = {
 }
 
 CELERY_BEAT_SCHEDULER = "core.beat:DatabaseScheduler"
-CELERY_BEAT_MAX_LOOP_INTERVAL = 10
+CELERY_BEAT_MAX_LOOP_INTERVAL = int(os.environ.get("CELERY_BEAT_MAX_LOOP_INTERVAL", "10"))
 # Schedules are data in django-celery-beat's tables, seeded create-only by `manage.py seed_schedules`.
 CELERY_BEAT_SCHEDULE = {}
 
@@ -105,4 +144,23 @@ PUBLISH_BREAKER_SECONDS = float(os.environ.get("PUBLISH_BREAKER_SECONDS", "5"))
 
 # Rows still pending this long after their last publish are re-published by core.sweep_pending.
 OUTBOX_SWEEP_AFTER_SECONDS = int(os.environ.get("OUTBOX_SWEEP_AFTER_SECONDS", "120"))
-OUTBOX_SWEEP_BATCH = 500
+OUTBOX_SWEEP_BATCH = int(os.environ.get("OUTBOX_SWEEP_BATCH", "500"))
+
+# Liveness of claim holders (core/liveness.py): each worker process refreshes a key every INTERVAL
+# with this TTL; a holder whose key expired is declared dead and its claims are retaken at once (a
+# worker that dies is redone about TTL + INTERVAL later). Dead holders are remembered for MEMORY.
+LIVENESS_INTERVAL_SECONDS = float(os.environ.get("LIVENESS_INTERVAL_SECONDS", "5"))
+LIVENESS_TTL_SECONDS = float(os.environ.get("LIVENESS_TTL_SECONDS", "20"))
+LIVENESS_MEMORY_SECONDS = int(os.environ.get("LIVENESS_MEMORY_SECONDS", "3600"))
+
+# Several beats may run; one leads (core/beat.py). A standby tries the leader lock this often, which
+# bounds the takeover time after the leader dies (plus the leader's next due entry).
+BEAT_STANDBY_POLL_SECONDS = float(os.environ.get("BEAT_STANDBY_POLL_SECONDS", "5"))
+# Off: every beat schedules (only to prove the tasks' data-level idempotency; never in production).
+BEAT_LEADER_LOCK = os.environ.get("BEAT_LEADER_LOCK", "true").lower() not in ("0", "false", "no")
+
+# Shutdown (docs/deployment.md "Stopping workers"): SIGTERM is a warm shutdown: running tasks finish,
+# prefetched messages go back to the broker. A cold shutdown (SIGQUIT, or a second Ctrl-C) first gives
+# running tasks this long (Celery's soft shutdown), then stops them; acks_late puts their messages back.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(os.environ.get("WORKER_SOFT_SHUTDOWN_TIMEOUT", "30"))
+CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True

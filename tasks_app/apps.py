@@ -11,7 +11,7 @@ class TasksAppConfig(AppConfig):
 
         from core import outbox
         from tasks_app.models import RecurringTaskTemplate
-        from tasks_app.services import profile_ensure_for_new_user
+        from tasks_app.services.profiles import profile_ensure_for_new_user
 
         post_save.connect(profile_ensure_for_new_user, sender=get_user_model(), dispatch_uid="profile_for_user")
         # Template changes not yet applied to instances (the apply message was lost or the broker was down).

@@ -1,11 +1,7 @@
-"""tasks_app settings, read with defaults (override any of them in Django settings)."""
+"""tasks_app settings and their defaults (core.appsettings): read as `conf.NAME`; a Django setting of the same
+name overrides the default."""
 
-from django.conf import settings
-
-
-def get(name):
-    return getattr(settings, name, DEFAULTS[name])
-
+from core.appsettings import reader
 
 DEFAULTS = {
     # Templates locked and generated per batch by process_recurring_tasks (O(1) queries per batch).
@@ -17,15 +13,14 @@ DEFAULTS = {
     # Completed (done) instances older than this are deleted by cleanup_completed_recurring_instances.
     "RECURRING_CLEANUP_AFTER_DAYS": 180,
     "RECURRING_CLEANUP_BATCH": 1000,
-    # Reminders claimed and queued per transaction by send_reminder_notifications, and per run.
-    "REMINDER_SWEEP_BATCH": 500,
-    "REMINDER_MAX_PER_RUN": 20000,
-    # A claimed reminder still unsent after this long (lost message, dead worker) is claimed again.
-    "REMINDER_CLAIM_STALE_SECONDS": 600,
-    # Users handled per transaction by the daily summary and weekly report.
-    "SUMMARY_USER_BATCH": 200,
-    # A summary missed at the morning hour (beat down, DST gap) is still sent this many hours later.
-    "SUMMARY_CATCH_UP_HOURS": 6,
-    # Tasks listed per section of the daily summary (the counts are always complete).
-    "SUMMARY_MAX_LISTED": 10,
+    # Event log (activity history) rows older than this many days are deleted daily by
+    # tasks.cleanup_old_events; 0 keeps them forever.
+    "EVENT_RETENTION_DAYS": 365,
+    "EVENT_CLEANUP_BATCH": 5000,
+    # PostgreSQL text search configuration for task search ('simple', 'english', 'german', ...).
+    # Changing it needs `manage.py reindex_task_search` for existing rows.
+    "TASK_SEARCH_LANGUAGE": "english",
+    # GET /api/v1/changes/?wait=N waits at most this long (seconds) for the next change.
+    "CHANGES_MAX_WAIT_SECONDS": 30,
 }
+__getattr__ = reader(DEFAULTS)

@@ -13,72 +13,35 @@ def recurring_instances(timeout):
     from django.utils import timezone
 
     from taskmgmt.celery import app
-    from tasks_app import services
     from tasks_app.models import Task
+    from tasks_app.recurring.templates import recurring_template_create, recurring_template_update
+    from tasks_app.services.projects import project_create
 
     suffix = uuid.uuid4().hex[:8]
     owner = get_user_model().objects.create_user(f"itest-recurring-owner-{suffix}")
-    project = services.project_create(actor=owner, name=f"itest-recurring-{suffix}")
+    project = project_create(actor=owner, name=f"itest-recurring-{suffix}")
     try:
-        template = services.recurring_template_create(
-            actor=owner, project=project, title="itest daily", rrule="FREQ=DAILY", timezone="Europe/Berlin",
-            dtstart=timezone.now() + timedelta(minutes=5), lead_time=timedelta(hours=1))
+        template = recurring_template_create(
+            actor=owner,
+            project=project,
+            title="itest daily",
+            rrule="FREQ=DAILY",
+            timezone="Europe/Berlin",
+            dtstart=timezone.now() + timedelta(minutes=5),
+            lead_time=timedelta(hours=1),
+        )
         for _ in range(2):  # the second run must find nothing new
             app.send_task("recurring.process_recurring_tasks").get(timeout=timeout)
         instances = Task.objects.filter(recurring_template=template)
         assert instances.count() == 1, instances.count()
-        services.recurring_template_update(template=template, actor=owner, data={"title": "itest daily (renamed)"})
-        wait_for(lambda: instances.filter(title="itest daily (renamed)").exists(), timeout,
-                 "the template change to reach the instance")
+        recurring_template_update(template=template, actor=owner, data={"title": "itest daily (renamed)"})
+        wait_for(
+            lambda: instances.filter(title="itest daily (renamed)").exists(),
+            timeout,
+            "the template change to reach the instance",
+        )
         return f"template {template.pk}: 1 instance after two runs, template update applied by the worker"
     finally:
         if not os.environ.get("ITEST_KEEP"):
             project.delete()
             owner.delete()
-
-
-@flow
-def reminder_sent_once(timeout):
-    """A relative reminder comes due; the running worker's sweep claims it and the email goes out once."""
-    import time
-
-    from django.contrib.auth import get_user_model
-    from django.utils import timezone
-
-    from notifications.models import Notification
-    from taskmgmt.celery import app
-    from tasks_app import services
-    from tasks_app.models import Reminder, Role
-
-    suffix = uuid.uuid4().hex[:8]
-    User = get_user_model()
-    owner = User.objects.create_user(f"itest-reminder-owner-{suffix}")
-    member = User.objects.create_user(f"itest-reminder-member-{suffix}", email=f"itest-member-{suffix}@example.invalid")
-    project = services.project_create(actor=owner, name=f"itest-reminder-{suffix}")
-    try:
-        services.membership_add(project=project, actor=owner, user=member, role=Role.MEMBER)
-        task = services.task_create(actor=owner, project=project, title="itest reminder", assignee=member,
-                                    due_at=timezone.now() + timedelta(days=1))
-        reminder = services.reminder_create(task=task, actor=owner, offset=timedelta(hours=-1))
-        # Moving the due date moves the reminder: it comes due two seconds from now.
-        services.task_update(task=task, actor=owner, data={"due_at": timezone.now() + timedelta(hours=1, seconds=2)})
-        reminder.refresh_from_db()
-        assert reminder.recipient_id == member.pk and reminder.fire_at <= timezone.now() + timedelta(seconds=2)
-        time.sleep(max(0.0, (reminder.fire_at - timezone.now()).total_seconds()) + 0.2)
-        app.send_task("reminders.send_reminder_notifications").get(timeout=timeout)
-        handled = wait_for(lambda: Reminder.objects.filter(pk=reminder.pk, sent_at__isnull=False).first(), timeout,
-                           "the reminder to be handled")
-        assert handled.outcome == "sent", handled.outcome
-        notification = Notification.objects.get(kind="reminder", recipient=member)
-        row = wait_for(lambda: Notification.objects.filter(pk=notification.pk,
-                                                           email_state__in=["sent", "failed"]).first(),
-                       timeout, "the reminder email")
-        assert row.email_state == "sent", f"email {row.email_state}: {row.email_last_error}"
-        app.send_task("reminders.send_reminder_notifications").get(timeout=timeout)  # a second sweep: nothing new
-        assert Notification.objects.filter(kind="reminder", recipient=member).count() == 1
-        return f"reminder {reminder.pk}: moved with the due date, sent once (notification {notification.pk})"
-    finally:
-        if not os.environ.get("ITEST_KEEP"):
-            project.delete()
-            owner.delete()
-            member.delete()

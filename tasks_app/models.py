@@ -1,8 +1,10 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from core.outbox import OutboxRow
@@ -103,6 +105,16 @@ class Task(models.Model):
     )
     occurrence_at = models.DateTimeField(null=True, blank=True)
     edited_fields = models.JSONField(default=list, blank=True)
+    # Subtasks: same project, at most MAX_SUBTASK_DEPTH levels, no cycles (services/subtasks.py).
+    # Deleting a parent deletes its subtree through task_delete (each with its own event); the
+    # database cascade is only the backstop for project deletion.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="subtasks")
+    labels = models.ManyToManyField("Label", through="TaskLabel", related_name="tasks", blank=True)
+    # Board order within (project, status): a lexicographic rank of [0-9a-z] (services/positions.py).
+    position = models.CharField(max_length=128, default="", db_default="", blank=True)
+    # PostgreSQL full-text document (title, description, comments), kept by services/search.py;
+    # unused (null) on SQLite.
+    search_vector = SearchVectorField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -111,14 +123,77 @@ class Task(models.Model):
             models.UniqueConstraint(fields=["recurring_template", "occurrence_at"], name="uniq_recurring_occurrence"),
         ]
         indexes = [
+            models.Index(fields=["project", "status", "position"], name="task_board_position"),
+            models.Index(fields=["parent"], name="task_parent"),
+            models.Index(fields=["created_by"], name="task_created_by"),
             models.Index(fields=["project", "status"]),
             models.Index(fields=["assignee", "status"]),
             models.Index(fields=["due_at"]),
             models.Index(fields=["completed_at"]),
+            # The list's default order (-created_at, -id): a page is read from the index, not by sorting every row.
+            models.Index(fields=["created_at", "id"], name="task_created_at_id"),
         ]
 
     def __str__(self):
         return self.title
+
+
+MAX_SUBTASK_DEPTH = 5  # a root task and four levels of subtasks below it
+
+
+class Label(models.Model):
+    """A project's label; the name is unique in the project regardless of case."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=50)
+    color = models.CharField(max_length=7, default="#808080", help_text="#rrggbb")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(Lower("name"), "project", name="uniq_label_name_ci")]
+
+    def __str__(self):
+        return self.name
+
+
+class TaskLabel(models.Model):  # noqa: DJ008 (a link row)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="task_labels")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="task_labels")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "label"], name="uniq_task_label")]
+        indexes = [models.Index(fields=["label", "task"], name="tasklabel_label_task")]
+
+
+class RelationType(models.TextChoices):
+    BLOCKS = "blocks"  # source blocks target (read from the target: blocked_by)
+    DUPLICATES = "duplicates"  # source duplicates target
+    RELATES_TO = "relates_to"  # symmetric; stored once with source id < target id
+
+
+class TaskRelation(models.Model):
+    """One row per relation; `blocks` reads as `blocked_by` from its target."""
+
+    source = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="relations_out")
+    target = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="relations_in")
+    type = models.CharField(max_length=16, choices=RelationType.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target", "type"], name="uniq_task_relation"),
+            models.CheckConstraint(condition=~models.Q(source=models.F("target")), name="relation_not_self"),
+        ]
+        indexes = [models.Index(fields=["target", "type"], name="relation_target_type")]
+
+    def __str__(self):
+        return f"{self.source_id} {self.type} {self.target_id}"
 
 
 class Comment(models.Model):
@@ -159,10 +234,20 @@ class RecurringTaskTemplate(OutboxRow):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.MEDIUM)
-    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="assigned_recurring_templates")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="created_recurring_templates")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_recurring_templates",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="created_recurring_templates",
+    )
     rrule = models.CharField(max_length=500, help_text="RFC 5545 RRULE value, e.g. FREQ=WEEKLY;BYDAY=MO,WE")
     dtstart = models.DateTimeField(help_text="First occurrence; its wall-clock time in `timezone` is kept.")
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
@@ -194,84 +279,81 @@ class RecurringTaskTemplate(OutboxRow):
         return self.title
 
 
-class ReminderOutcome(models.TextChoices):
-    PENDING = "", "pending"
-    SENT = "sent"
-    SKIPPED_CLOSED = "skipped_closed", "skipped: task done or cancelled"
-    SKIPPED_NOT_MEMBER = "skipped_not_member", "skipped: recipient no longer a member"
+class CurrentTransactionId(models.Func):
+    """The database default of Event.txid: PostgreSQL's top-level transaction id (xid8, as a bigint; the same
+    inside savepoints); 0 elsewhere (SQLite runs one write transaction at a time, so id order is commit order)."""
+
+    template = "0"
+    output_field = models.BigIntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_current_xact_id()::text::bigint)", []
 
 
-class Reminder(models.Model):
-    """A reminder on a task: absolute (`remind_at`) or relative to the due date (`offset`, negative = before).
+class Event(models.Model):
+    """The append-only log of every change in the tasks domain: one row per change.
 
-    `fire_at` (UTC) is when it is due; null for a relative reminder while the task has no due date.
-    `claimed_at` is set by the sweep that queued it (a claim older than REMINDER_CLAIM_STALE_SECONDS is
-    taken again, so a lost message is re-sent); `sent_at` is set exactly once, by a conditional UPDATE,
-    when the reminder was handled (`outcome` says whether a notification was written or why not).
+    What readers (the activity endpoint, the change feed, webhooks) can rely on:
+    - Rows are only inserted, in the same transaction as the change they describe, by
+      `tasks_app.services.events.event_record` / `event_record_many`; never updated.
+    - `id` is a bigint that grows with insertion order, so `ORDER BY id` is the order changes were
+      recorded in a single database (two concurrent transactions may commit out of id order: a reader
+      polling "id > last_seen" should re-read a short window, or wait for older transactions to end).
+    - `project_id` is always set; `task_id` is set for task-level events and is a plain integer, not a
+      foreign key, so the `task.deleted` event outlives its task. `actor_id` is null for system changes
+      (recurring engine, retention) and when the user is deleted.
+    - `type` is one of EVENT_TYPES below; `data` is JSON. Updates carry `data["changes"] = {field: [old, new]}`
+      with JSON-ready values (ISO 8601 datetimes, ids for users and tasks), computed once by the service.
+    - Visibility = project membership: whoever may read the project may read its events (staff read all).
+    - Deleting a project deletes its events (they cascade). Rows older than EVENT_RETENTION_DAYS are
+      removed by `tasks.cleanup_old_events` (daily); nothing in the code depends on old rows.
     """
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="reminders")
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders")
-    # The recipient was the default (the assignee): it follows reassignment until sent.
-    follows_assignee = models.BooleanField(default=False)
-    created_by = models.ForeignKey(
+    id = models.BigAutoField(primary_key=True)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    task_id = models.BigIntegerField(null=True, blank=True)
+    actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    remind_at = models.DateTimeField(null=True, blank=True)
-    offset = models.DurationField(null=True, blank=True, help_text="Relative to the due date; negative is before.")
-    note = models.CharField(max_length=200, blank=True, default="")
-    fire_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    claim_token = models.CharField(max_length=32, blank=True, default="")
-    sent_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=24, choices=ReminderOutcome.choices, blank=True, default="")
+    type = models.CharField(max_length=40)
+    data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    # The writing transaction's id (PostgreSQL; 0 on SQLite), set by the database: the change feed reads in
+    # (txid, id) order, and only transactions older than every running one (tasks_app/changefeed.py).
+    txid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False)
 
     class Meta:
-        ordering = ["fire_at", "id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=(models.Q(remind_at__isnull=False, offset__isnull=True)
-                           | models.Q(remind_at__isnull=True, offset__isnull=False)),
-                name="reminder_absolute_xor_relative",
-            ),
-        ]
+        ordering = ["-id"]
         indexes = [
-            models.Index(fields=["fire_at"], condition=models.Q(sent_at__isnull=True), name="reminder_due"),
-        ]
-
-    @property
-    def is_relative(self):
-        return self.offset is not None
-
-    def __str__(self):
-        return f"reminder {self.pk} on task {self.task_id}"
-
-
-class SummaryKind(models.TextChoices):
-    DAILY = "daily_summary"
-    WEEKLY = "weekly_report"
-
-
-class SummaryDelivery(models.Model):
-    """One row per user and period (local date, or ISO week) that was handled: at most one summary each.
-
-    Written in the same transaction as the notification; `outcome` "empty" records a day with nothing
-    to say, so the user is not looked at again that day.
-    """
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="summary_deliveries")
-    kind = models.CharField(max_length=16, choices=SummaryKind.choices)
-    period_key = models.CharField(max_length=16, help_text="Local date (YYYY-MM-DD) or ISO week (YYYY-Www).")
-    outcome = models.CharField(max_length=8, default="sent")
-    notification_id = models.BigIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "kind", "period_key"], name="uniq_summary_per_period"),
+            models.Index(fields=["txid", "id"], name="event_txid_id"),
+            models.Index(fields=["task_id", "id"], name="event_task_id"),
+            models.Index(fields=["project", "id"], name="event_project_id"),
+            models.Index(fields=["created_at"], name="event_created_at"),
         ]
 
     def __str__(self):
-        return f"{self.kind} {self.period_key} for user {self.user_id}"
+        return f"{self.type} #{self.pk}"
+
+
+EVENT_TYPES = (
+    "task.created",
+    "task.updated",  # changes: {field: [old, new]}, incl. status/assignee/completed_at/parent/position
+    "task.deleted",
+    "comment.created",
+    "comment.updated",
+    "comment.deleted",
+    "project.created",
+    "project.updated",
+    "member.added",
+    "member.updated",
+    "member.removed",
+    "label.created",
+    "label.updated",
+    "label.deleted",
+    "label.added",  # to a task
+    "label.removed",  # from a task
+    "relation.added",
+    "relation.removed",
+    "subtask.added",  # on the parent: data {"subtask": id}
+    "subtask.removed",
+)

@@ -9,8 +9,8 @@ class WebhooksConfig(AppConfig):
         from django.db.models import Q
         from django.utils import timezone
 
-        from core import outbox
-        from webhooks import events
+        from core import liveness, outbox
+        from webhooks import conf, events
         from webhooks.models import DeliveryState, WebhookDelivery
 
         events.connect()
@@ -20,8 +20,13 @@ class WebhooksConfig(AppConfig):
         outbox.register(
             name="webhooks.delivery",
             queryset=lambda: WebhookDelivery.objects.filter(
-                Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now()), state=DeliveryState.PENDING,
-                attempts=0),
+                Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now()), state=DeliveryState.PENDING, attempts=0
+            ),
             task_name="webhooks.deliver_webhook",
-            args=lambda row: [[row.pk]],
+            args=lambda rows: [[row.pk for row in rows]],
+            batch=lambda: conf.WEBHOOK_BATCH_SIZE,
+            # Claimed by a worker declared dead (core/liveness.py), first attempt or retry: at once.
+            orphaned=lambda dead_holders: WebhookDelivery.objects.filter(
+                liveness.dead_claims_q("claim_token", dead_holders), state=DeliveryState.PENDING
+            ),
         )

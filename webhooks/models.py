@@ -14,7 +14,21 @@ class Event(models.TextChoices):
     TASK_ASSIGNED = "task.assigned"
     TASK_COMPLETED = "task.completed"
     COMMENT_CREATED = "comment.created"
+    COMMENT_UPDATED = "comment.updated"
+    COMMENT_DELETED = "comment.deleted"
     RECURRING_INSTANCE_CREATED = "recurring.instance_created"
+    LABEL_CREATED = "label.created"
+    LABEL_UPDATED = "label.updated"
+    LABEL_DELETED = "label.deleted"
+    TASK_LABELS_CHANGED = "task.labels_changed"
+    RELATION_ADDED = "relation.added"
+    RELATION_REMOVED = "relation.removed"
+    SUBTASK_ADDED = "subtask.added"
+    SUBTASK_REMOVED = "subtask.removed"
+    MEMBER_ADDED = "member.added"
+    MEMBER_UPDATED = "member.updated"
+    MEMBER_REMOVED = "member.removed"
+    PROJECT_UPDATED = "project.updated"
 
 
 PING_EVENT = "webhook.ping"
@@ -86,6 +100,7 @@ class WebhookDelivery(OutboxRow):
     claim_token = models.CharField(max_length=32, blank=True, default="", db_index=True)
 
     class Meta:
+        verbose_name_plural = "webhook deliveries"
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["state", "next_attempt_at"]),

@@ -14,8 +14,9 @@ def subscription_list(*, user, project_id=None):
     """Subscriptions of projects where the user is owner or admin (staff: all)."""
     qs = WebhookSubscription.objects.select_related("project")
     if not user.is_staff:
-        qs = qs.filter(Exists(Membership.objects.filter(project=OuterRef("project"), user=user,
-                                                         role__in=MANAGER_ROLES)))
+        qs = qs.filter(
+            Exists(Membership.objects.filter(project=OuterRef("project"), user=user, role__in=MANAGER_ROLES))
+        )
     if project_id is not None:
         qs = qs.filter(project_id=project_id)
     return qs.order_by("id")
@@ -42,8 +43,12 @@ def delivery_list(*, subscription, state=None, event_type=None):
 
 
 def delivery_get(*, subscription, delivery_id):
-    delivery = (WebhookDelivery.objects.filter(subscription=subscription, pk=delivery_id)
-                .select_related("subscription__project").prefetch_related("attempt_log").first())
+    delivery = (
+        WebhookDelivery.objects.filter(subscription=subscription, pk=delivery_id)
+        .select_related("subscription__project")
+        .prefetch_related("attempt_log")
+        .first()
+    )
     if delivery is None:
         raise NotFound("Delivery not found.", code="not_found")
     return delivery

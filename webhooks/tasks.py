@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from webhooks import services
+from webhooks import delivery, services
 
 
 @shared_task(name="webhooks.deliver_webhook")
@@ -11,12 +11,12 @@ def deliver_webhook(delivery_ids):
     claimed with a lease, so a duplicate message finds nothing left to send."""
     if isinstance(delivery_ids, int):
         delivery_ids = [delivery_ids]
-    return services.deliver_batch(delivery_ids=list(delivery_ids))
+    return delivery.deliver_batch(delivery_ids=list(delivery_ids))
 
 
 @shared_task(name="webhooks.retry_failed_webhooks")
 def retry_failed_webhooks():
-    return {"queued": services.retry_due()}
+    return {"queued": delivery.retry_due()}
 
 
 @shared_task(name="webhooks.cleanup_old_webhook_deliveries")

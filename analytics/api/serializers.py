@@ -4,6 +4,9 @@ from rest_framework import serializers
 
 from analytics.exports import EXPORT_FIELDS
 from analytics.models import ExportFormat, ExportJob, ExportStatus
+from core.schema import UniqueListField
+from core.serializers import InputSerializer
+from tasks_app.models import Status
 
 
 class CycleTimeSerializer(serializers.Serializer):
@@ -43,8 +46,20 @@ class MetricsSerializer(CountsSerializer):
     throughput = ThroughputSerializer()
 
 
+class LabelMetricsSerializer(serializers.Serializer):
+    label_id = serializers.IntegerField()
+    name = serializers.CharField()
+    color = serializers.CharField()
+    total = serializers.IntegerField(help_text="Tasks carrying the label.")
+    open = serializers.IntegerField(help_text="Of those, todo or in progress.")
+    done = serializers.IntegerField()
+
+
 class ProjectMetricsSerializer(MetricsSerializer):
     by_assignee = AssigneeMetricsSerializer(many=True)
+    by_label = LabelMetricsSerializer(
+        many=True, required=False, help_text="Absent in snapshots computed before labels existed."
+    )
 
 
 class UserAnalyticsSerializer(serializers.Serializer):
@@ -61,13 +76,71 @@ class ProjectAnalyticsSerializer(serializers.Serializer):
     metrics = ProjectMetricsSerializer(source="data")
 
 
-class ExportCreateSerializer(serializers.Serializer):
+_ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+_AWARE = {"type": "string", "format": "date-time", "description": "With an offset (a naive time is a 400)."}
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "project": _ID,
+            "assignee": _ID,
+            "status": {
+                "oneOf": [
+                    {"type": "string", "enum": [s.value for s in Status]},
+                    {"type": "array", "items": {"type": "string", "enum": [s.value for s in Status]}},
+                ]
+            },
+            "due_before": _AWARE,
+            "due_after": _AWARE,
+            "search": {"type": "string", "maxLength": 200},
+        },
+    }
+)
+class ExportFiltersField(serializers.DictField):
+    """The filters an export replays, in the JSON types the schema states; values are checked in detail (ranges,
+    statuses, datetimes) by analytics.services."""
+
+    default_error_messages = {"incorrect_type": "Incorrect type for this filter."}
+    _TYPES = {
+        "project": "id",
+        "assignee": "id",
+        "status": "list",
+        "due_before": "str",
+        "due_after": "str",
+        "search": "str",
+    }
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        errors = {}
+        for key, item in value.items():
+            kind = self._TYPES.get(key)
+            ok = (
+                kind is None  # unknown filter: the service names it
+                or (kind == "id" and isinstance(item, int) and not isinstance(item, bool))
+                or (kind == "str" and isinstance(item, str))
+                or (kind == "list" and isinstance(item, (list, str)))
+            )
+            if not ok:
+                errors[key] = [serializers.ErrorDetail("Incorrect type for this filter.", code="incorrect_type")]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class ExportCreateSerializer(InputSerializer):
     format = serializers.ChoiceField(choices=ExportFormat.choices)
     project = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    filters = serializers.DictField(required=False, help_text="The task list's filters: project, status (list), "
-                                    "assignee, due_before, due_after, search.")
-    fields = serializers.ListField(child=serializers.ChoiceField(choices=sorted(EXPORT_FIELDS)), required=False,
-                                   allow_empty=False)
+    filters = ExportFiltersField(
+        required=False,
+        help_text="The task list's filters: project, status (list), assignee, due_before, due_after, search.",
+    )
+    fields = UniqueListField(
+        child=serializers.ChoiceField(choices=sorted(EXPORT_FIELDS)), required=False, allow_empty=False
+    )
 
 
 class ExportOutputSerializer(serializers.ModelSerializer):
@@ -77,8 +150,23 @@ class ExportOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExportJob
-        fields = ["id", "format", "project", "filters", "fields", "status", "progress", "row_count", "total",
-                  "error", "download_url", "created_at", "started_at", "finished_at", "expires_at"]
+        fields = [
+            "id",
+            "format",
+            "project",
+            "filters",
+            "fields",
+            "status",
+            "progress",
+            "row_count",
+            "total",
+            "error",
+            "download_url",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "expires_at",
+        ]
 
     @extend_schema_field(serializers.URLField(allow_null=True))  # null until the file is ready
     def get_download_url(self, job):

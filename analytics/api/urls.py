@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from analytics.api import views
+from core.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("exports", views.ExportViewSet, basename="export")
 
 urlpatterns = [

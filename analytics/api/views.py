@@ -3,7 +3,7 @@
 from django.http import FileResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
@@ -12,14 +12,18 @@ from rest_framework.response import Response
 from analytics import selectors, services
 from analytics.api import serializers as s
 from analytics.models import ExportJob, ExportStatus
+from core.conditional import ConditionalMixin
 from core.exceptions import ApplicationError, Conflict
 from tasks_app.selectors import project_get
 
-IDEMPOTENCY_KEY = OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-                                   description="Repeating a request with the same key returns the same job.")
+# The download's media type per format, as the schema states it (FileResponse would guess from the name).
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
-class MyAnalyticsView(GenericAPIView):
+class MyAnalyticsView(ConditionalMixin, GenericAPIView):
     serializer_class = s.UserAnalyticsSerializer
 
     def get(self, request):
@@ -27,7 +31,7 @@ class MyAnalyticsView(GenericAPIView):
         return Response(s.UserAnalyticsSerializer(snapshot).data)
 
 
-class ProjectAnalyticsView(GenericAPIView):
+class ProjectAnalyticsView(ConditionalMixin, GenericAPIView):
     serializer_class = s.ProjectAnalyticsSerializer
 
     def get(self, request, project_id: int):
@@ -36,7 +40,7 @@ class ProjectAnalyticsView(GenericAPIView):
         return Response(s.ProjectAnalyticsSerializer(snapshot).data)
 
 
-class ExportViewSet(viewsets.GenericViewSet):
+class ExportViewSet(ConditionalMixin, viewsets.GenericViewSet):
     queryset = ExportJob.objects.none()
     serializer_class = s.ExportOutputSerializer
     filter_backends = []
@@ -49,25 +53,35 @@ class ExportViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(selectors.export_list(user=request.user))
         return self.get_paginated_response(s.ExportOutputSerializer(page, many=True, context={"request": request}).data)
 
-    @extend_schema(request=s.ExportCreateSerializer, parameters=[IDEMPOTENCY_KEY],
-                   responses={202: s.ExportOutputSerializer})
+    @extend_schema(request=s.ExportCreateSerializer, responses={202: s.ExportOutputSerializer})
     def create(self, request):
         data = s.ExportCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        job, _ = services.export_create(
-            requester=request.user, format=v["format"], project_id=v.get("project"), filters=v.get("filters"),
-            fields=v.get("fields"), idempotency_key=request.headers.get("Idempotency-Key", "").strip())
-        return Response(s.ExportOutputSerializer(job, context={"request": request}).data,
-                        status=status.HTTP_202_ACCEPTED)
+        # Idempotency-Key is honoured by core.idempotency, like on every POST.
+        job = services.export_create(
+            requester=request.user,
+            format=v["format"],
+            project_id=v.get("project"),
+            filters=v.get("filters"),
+            fields=v.get("fields"),
+        )
+        return Response(
+            s.ExportOutputSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED
+        )
 
     def retrieve(self, request, pk: int = None):
         return Response(s.ExportOutputSerializer(self.get_object(), context={"request": request}).data)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
-                              404: OpenApiResponse(description="Not yours, or no such export."),
-                              409: OpenApiResponse(description="Not finished."),
-                              410: OpenApiResponse(description="Expired.")})
+    @extend_schema(
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, CONTENT_TYPES["xlsx"]): OpenApiTypes.BINARY,
+            404: OpenApiResponse(description="Not yours, or no such export."),
+            409: OpenApiResponse(description="Not finished."),
+            410: OpenApiResponse(description="Expired."),
+        }
+    )
     @action(detail=True, methods=["get"])
     def download(self, request, pk: int = None):
         job = self.get_object()
@@ -75,5 +89,9 @@ class ExportViewSet(viewsets.GenericViewSet):
             raise ApplicationError("This export has expired.", status=410, code="expired")
         if job.status != ExportStatus.SUCCEEDED or not job.file:
             raise Conflict("This export is not ready.", code="not_ready")
-        return FileResponse(job.file.open("rb"), as_attachment=True,
-                            filename=f"tasks-export-{job.pk}.{job.format}")
+        return FileResponse(
+            job.file.open("rb"),
+            as_attachment=True,
+            filename=f"tasks-export-{job.pk}.{job.format}",
+            content_type=CONTENT_TYPES[job.format],
+        )

@@ -55,8 +55,9 @@ def test_an_older_computation_never_overwrites_a_newer_snapshot(crafted):
     services.analytics_project_refresh(project_id=crafted.project.pk, now=NOW)
     services.analytics_project_refresh(project_id=crafted.project.pk, now=NOW - timedelta(minutes=5))
     snapshot = AnalyticsSnapshot.objects.get(project=crafted.project)
-    assert snapshot.computed_at == NOW and snapshot.data == metrics.project_metrics(project_id=crafted.project.pk,
-                                                                                   now=NOW)
+    assert snapshot.computed_at == NOW and snapshot.data == metrics.project_metrics(
+        project_id=crafted.project.pk, now=NOW
+    )
 
 
 @pytest.mark.parametrize("scope", ["user", "project"])

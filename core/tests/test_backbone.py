@@ -10,11 +10,9 @@ from django_celery_results.models import TaskResult
 
 from core.enqueue import enqueue_on_commit, publish_now_rollback_unsafe
 from core.registry import OUR_TASKS, SPEC_TASKS
-from core.testing import wait_until
+from tests.support import wait_until
 
 pytestmark = pytest.mark.worker
-
-
 
 
 def _queued(redis, queue):
@@ -39,7 +37,9 @@ def test_every_task_name_routes_to_its_spec_queue(celery_app, task_name, queue):
 
 def test_registered_tasks_have_stable_spec_names(celery_app):
     ours = {name for name in celery_app.tasks if not name.startswith("celery.")}
-    unknown = ours - set(SPEC_TASKS) - set(OUR_TASKS) - {"core.testapp_echo"}
+    unknown = (
+        ours - set(SPEC_TASKS) - set(OUR_TASKS) - {"core.testapp_echo", "core.testapp_fail", "core.testapp_slow_echo"}
+    )
     assert not unknown, f"tasks without a registered stable name: {unknown}"
 
 
@@ -115,8 +115,7 @@ def test_broker_down_request_commits_row_and_sweep_delivers_later(
     assert Echo.objects.get(pk=echo.pk).times_processed == 1
 
 
-def test_after_a_failed_publish_the_next_ones_skip_the_broker(transactional_db, broker_down, celery_app,
-                                                              monkeypatch):
+def test_after_a_failed_publish_the_next_ones_skip_the_broker(transactional_db, broker_down, celery_app, monkeypatch):
     from tests.testapp.models import Echo
     from tests.testapp.services import echo_create
 
@@ -140,3 +139,47 @@ def test_sweep_leaves_fresh_rows_alone(transactional_db, redis_clean):
     redis_clean.delete("default")
     assert sweep()["testapp.echo"] == 0  # younger than OUTBOX_SWEEP_AFTER_SECONDS
     assert redis_clean.llen("default") == 0
+
+
+def test_reconnect_sweep_is_queued_even_when_a_task_tripped_the_breaker(redis_clean):
+    """A worker's tasks share its publish breaker (threads pool). One tripped during the outage must not
+    swallow the sweep the consumer queues when it reconnects (which the rows of the outage wait for)."""
+    from core import enqueue
+    from core.worker import queue_sweep
+
+    enqueue.breaker.trip()  # as if a task's publish had failed a moment before the broker came back
+    try:
+        assert queue_sweep(time.time(), attempts=1)
+    finally:
+        enqueue.breaker.reset()
+    queue = celery_queue_of("core.sweep_pending")
+    assert _queued(redis_clean, queue) == ["core.sweep_pending"]
+
+
+def celery_queue_of(task_name):
+    from taskmgmt.celery import app
+
+    return app.amqp.router.route({}, task_name)["queue"].name
+
+
+def test_a_closed_redis_channel_fails_an_ack_as_a_connection_error(settings):
+    """An ack of a message whose channel closed when the broker was lost must be a connection error (logged,
+    recoverable), not kombu's AttributeError, which made Celery shut the worker down mid-outage."""
+    from kombu import Connection
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    import taskmgmt.celery  # noqa: F401  (installs the guard, as every process does)
+
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("the Redis transport's channel")
+    with Connection(settings.CELERY_BROKER_URL) as conn:
+        channel = conn.channel()
+        channel.close()
+        with pytest.raises(RedisConnectionError):
+            channel.qos.ack("a-delivery-tag")
+    with Connection(settings.CELERY_BROKER_URL) as conn:  # released while its channel restores unacked messages
+        channel = conn.channel()
+        channel._disconnect_pools()
+        channel.connection.client = None
+        with pytest.raises(RedisConnectionError):
+            channel.qos.restore_unacked()

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -11,21 +10,10 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from core.beat import BEAT_TICK_KEY, record_beat_tick
 from core.schedules import seed_schedules
-from core.testing import wait_until
+from tests.support import stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.worker
-
-
-
-
-def _stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def test_real_beat_sends_due_periodic_task_to_its_queue(subprocess_env, redis_clean, tmp_path):
@@ -37,38 +25,56 @@ def test_real_beat_sends_due_periodic_task_to_its_queue(subprocess_env, redis_cl
     log = open(tmp_path / "beat.log", "w")
     beat = subprocess.Popen(
         [sys.executable, "manage.py", "celery_beat", "--loglevel", "INFO"],
-        cwd=ROOT, env=subprocess_env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=subprocess_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
+
         def sent():
             return [json.loads(m)["headers"]["task"] for m in redis_clean.lrange("recurring", 0, -1)]
 
         wait_until(lambda: "recurring.process_recurring_tasks" in sent(), "beat to send the task (see beat.log)")
-        assert redis_clean.get(BEAT_TICK_KEY) is not None  # beat's heartbeat for /healthz
+        # beat's heartbeat for /healthz, recorded right after the tick that sent it
+        wait_until(lambda: redis_clean.get(BEAT_TICK_KEY) is not None, "beat's heartbeat", timeout=15)
     finally:
-        _stop(beat)
+        stop_process(beat)
         log.close()
 
 
-def test_healthz_ok_with_worker_and_beat(celery_worker, client):
+def test_healthz_status_ok_with_worker_and_beat(celery_worker, client, settings):
+    from core.beat import _record_role
+
+    settings.OPS_TOKEN = "t0ken"
     record_beat_tick()
-    body = client.get("/healthz").json()
-    assert body["status"] == "ok", body
+    _record_role("leader", 0)
+    # The in-process worker answers its first control ping once it is consuming: poll, do not time it.
+    body = wait_until(
+        lambda: (b := client.get("/healthz/status", HTTP_AUTHORIZATION="Bearer t0ken").json())["status"] == "ok" and b,
+        "the status to be ok (a control-ping reply within 1 s; slow under heavy load)",
+        timeout=60,
+        step=0.5,
+    )
     assert body["checks"]["worker"]["workers"]
 
 
-def test_healthz_503_without_worker_or_beat(transactional_db, redis_clean, client):
-    response = client.get("/healthz")
+def test_healthz_status_503_without_worker_or_beat_while_ready_stays_200(
+    transactional_db, redis_clean, client, settings
+):
+    settings.OPS_TOKEN = "t0ken"
+    response = client.get("/healthz/status", HTTP_AUTHORIZATION="Bearer t0ken")
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert checks["database"]["ok"] and checks["broker"]["ok"]
     assert not checks["worker"]["ok"] and not checks["beat"]["ok"]
+    assert client.get("/healthz").status_code == 200  # the load balancer keeps sending traffic
 
 
 def test_healthz_503_when_broker_down(transactional_db, client, settings):
     from core import redis as core_redis
 
-    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    settings.CELERY_BROKER_URL = settings.REDIS_URL = "redis://127.0.0.1:1/0"
     core_redis.client.cache_clear()
     try:
         response = client.get("/healthz")
@@ -80,15 +86,27 @@ def test_healthz_503_when_broker_down(transactional_db, client, settings):
 
 def test_scripts_test_celery_passes_against_a_running_worker(celery_worker, subprocess_env):
     seed_schedules()
-    result = subprocess.run([sys.executable, "scripts/test_celery.py", "--timeout", "20"], cwd=ROOT,
-                            env=subprocess_env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "scripts/test_celery.py", "--timeout", "20"],
+        cwd=ROOT,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "11 passed, 0 failed" in result.stdout
 
 
 def test_scripts_test_celery_fails_without_schedules(celery_worker, subprocess_env):
-    result = subprocess.run([sys.executable, "scripts/test_celery.py", "--timeout", "20"], cwd=ROOT,
-                            env=subprocess_env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "scripts/test_celery.py", "--timeout", "20"],
+        cwd=ROOT,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "[FAIL] spec schedules in the database" in result.stdout
 
@@ -100,8 +118,14 @@ def test_monitor_without_argument_prints_usage():
 
 def test_monitor_once_reports_queues_and_workers(celery_worker, subprocess_env):
     record_beat_tick()
-    result = subprocess.run(["bash", "scripts/celery/monitor.sh", "once"], cwd=ROOT, env=subprocess_env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["bash", "scripts/celery/monitor.sh", "once"],
+        cwd=ROOT,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     for word in ["notifications", "webhooks", "RECENT FAILURES", "BEAT: last tick"]:
         assert word in result.stdout

@@ -49,6 +49,23 @@ def test_admin_edits_and_disables_survive_reseeding(db):
     assert PeriodicTask.objects.count() == len(SCHEDULES)
 
 
+def test_seeding_survives_duplicate_interval_and_crontab_rows_made_in_admin(db):
+    """Interval and crontab rows are not unique; get_or_create raised MultipleObjectsReturned on them."""
+    from django_celery_beat.models import CrontabSchedule
+
+    for _ in range(2):
+        IntervalSchedule.objects.create(every=5, period=IntervalSchedule.MINUTES)
+        CrontabSchedule.objects.create(
+            minute="0", hour="2", day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
+        )
+    created = seed_schedules()
+    assert sorted(created) == sorted(s.name for s in SCHEDULES)
+    first_interval = IntervalSchedule.objects.filter(every=5, period="minutes").order_by("pk").first()
+    assert PeriodicTask.objects.get(name="Process Recurring Tasks").interval == first_interval
+    nightly = PeriodicTask.objects.get(name="Cleanup Old Webhook Deliveries")
+    assert nightly.crontab == CrontabSchedule.objects.filter(hour="2").order_by("pk").first()
+
+
 def test_deleted_schedule_is_recreated(db):
     seed_schedules()
     PeriodicTask.objects.filter(name="Retry Failed Webhooks").delete()
@@ -67,8 +84,9 @@ def test_admin_run_now_publishes_to_the_rows_queue(transactional_db, redis_clean
     admin = get_user_model().objects.create_superuser("root", "root@example.test", "pw")
     client.force_login(admin)
     row = PeriodicTask.objects.get(name="Precompute Analytics Cache")
-    response = client.post("/admin/django_celery_beat/periodictask/",
-                           {"action": "run_now", "_selected_action": [row.pk]}, follow=True)
+    response = client.post(
+        "/admin/django_celery_beat/periodictask/", {"action": "run_now", "_selected_action": [row.pk]}, follow=True
+    )
     assert response.status_code == 200
     queued = [json.loads(m)["headers"]["task"] for m in redis_clean.lrange("analytics", 0, -1)]
     assert queued == ["analytics.precompute_analytics"]
@@ -77,8 +95,12 @@ def test_admin_run_now_publishes_to_the_rows_queue(transactional_db, redis_clean
 
 def test_beat_and_results_admin_pages_work(db, admin_client):
     seed_schedules()
-    for url in ["/admin/django_celery_beat/periodictask/", "/admin/django_celery_beat/intervalschedule/",
-                "/admin/django_celery_beat/crontabschedule/", "/admin/django_celery_results/taskresult/"]:
+    for url in [
+        "/admin/django_celery_beat/periodictask/",
+        "/admin/django_celery_beat/intervalschedule/",
+        "/admin/django_celery_beat/crontabschedule/",
+        "/admin/django_celery_results/taskresult/",
+    ]:
         assert admin_client.get(url).status_code == 200, url
     row = PeriodicTask.objects.get(name="Process Recurring Tasks")
     assert admin_client.get(f"/admin/django_celery_beat/periodictask/{row.pk}/change/").status_code == 200

@@ -8,11 +8,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _manage(*args, **env):
-    full_env = {k: v for k, v in os.environ.items()
-                if k not in ("SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    full_env = {
+        k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    }
     full_env.update(DJANGO_SETTINGS_MODULE="taskmgmt.settings.production", **env)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_production_refuses_to_start_without_secret_key():
@@ -22,13 +24,20 @@ def test_production_refuses_to_start_without_secret_key():
 
 
 def test_production_refuses_the_dev_secret_key():
-    result = _manage("check", ALLOWED_HOSTS="example.com",
-                     SECRET_KEY="dev-insecure-secret-key-change-me-0123456789abcdefghijklmnop")
+    result = _manage(
+        "check", ALLOWED_HOSTS="example.com", SECRET_KEY="dev-insecure-secret-key-change-me-0123456789abcdefghijklmnop"
+    )
     assert result.returncode != 0 and "development default" in result.stderr
 
 
 def test_check_deploy_is_clean_with_real_values():
-    result = _manage("check", "--deploy", "--fail-level", "WARNING",
-                     SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="example.com")
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="example.com",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from core.serializers import StrictFieldsMixin
 from notifications.models import Kind, Notification
 
 
@@ -24,8 +25,9 @@ class NotificationOutputSerializer(serializers.ModelSerializer):
 
 
 class NotificationListQuerySerializer(serializers.Serializer):
-    unread = serializers.BooleanField(required=False, allow_null=True, default=None,
-                                      help_text="true: only unread; false: only read.")
+    unread = serializers.BooleanField(
+        required=False, allow_null=True, default=None, help_text="true: only unread; false: only read."
+    )
 
 
 class UnreadCountSerializer(serializers.Serializer):
@@ -36,7 +38,7 @@ class ReadAllSerializer(serializers.Serializer):
     updated = serializers.IntegerField()
 
 
-class ChannelsSerializer(serializers.Serializer):
+class ChannelsSerializer(StrictFieldsMixin, serializers.Serializer):
     in_app = serializers.BooleanField(required=False)
     email = serializers.BooleanField(required=False)
 
@@ -60,8 +62,3 @@ class PreferencesSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({k: ["Unknown notification kind."] for k in unknown})
         return super().to_internal_value(data)
-
-
-class UnsubscribeOutputSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    kind = serializers.CharField()

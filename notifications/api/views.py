@@ -1,20 +1,19 @@
 """Thin views over notifications.selectors / services. Users only ever see their own rows."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from core.conditional import ConditionalMixin
 from notifications import selectors, services
 from notifications.api import serializers as s
 from notifications.models import Notification
 
 
-class NotificationViewSet(viewsets.GenericViewSet):
+class NotificationViewSet(ConditionalMixin, viewsets.GenericViewSet):
     queryset = Notification.objects.none()
     serializer_class = s.NotificationOutputSerializer
     filter_backends = []
@@ -28,8 +27,11 @@ class NotificationViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(s.NotificationOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=None, responses=s.NotificationOutputSerializer,
-                   parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)])
+    @extend_schema(
+        request=None,
+        responses=s.NotificationOutputSerializer,
+        parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+    )
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
         notification = services.notification_mark_read(user=request.user, notification_id=int(pk))
@@ -46,7 +48,7 @@ class NotificationViewSet(viewsets.GenericViewSet):
         return Response({"count": selectors.notification_unread_count(user=request.user)})
 
 
-class PreferencesView(GenericAPIView):
+class PreferencesView(ConditionalMixin, GenericAPIView):
     serializer_class = s.PreferencesSerializer
 
     def get(self, request):
@@ -58,26 +60,3 @@ class PreferencesView(GenericAPIView):
         data.is_valid(raise_exception=True)
         services.preferences_update(user=request.user, changes=data.validated_data)
         return Response(selectors.preferences_get(user=request.user))
-
-
-_BAD_TOKEN = OpenApiResponse(description="The token is malformed, forged or for an unknown kind.")
-
-
-class UnsubscribeView(APIView):
-    """One-click unsubscribe from an email's link: no login, the signed token names the user and kind."""
-
-    authentication_classes = []
-    permission_classes = [AllowAny]
-    serializer_class = s.UnsubscribeOutputSerializer
-
-    def _unsubscribe(self, token):
-        kind = services.unsubscribe_by_token(token=token)
-        return Response({"detail": f"You will no longer get '{kind}' emails.", "kind": kind})
-
-    @extend_schema(auth=[], responses={200: s.UnsubscribeOutputSerializer, 400: _BAD_TOKEN})
-    def get(self, request, token):
-        return self._unsubscribe(token)
-
-    @extend_schema(auth=[], request=None, responses={200: s.UnsubscribeOutputSerializer, 400: _BAD_TOKEN})
-    def post(self, request, token):
-        return self._unsubscribe(token)

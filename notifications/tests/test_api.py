@@ -7,6 +7,7 @@ from notifications import services
 from notifications.models import Notification, NotificationPreference
 from notifications.tests.factories import NotificationFactory
 from tasks_app.tests.factories import TaskFactory
+from tests.support.api import api_error_fields, api_errors
 
 URL = "/api/v1/notifications/"
 PREFS = "/api/v1/me/notification-preferences/"
@@ -17,10 +18,16 @@ def inbox(cast):
     """Three notifications for member (one read, one email-only), one for admin."""
     now = timezone.now()
     old = NotificationFactory(recipient=cast.member, text="old", created_at=now - timedelta(hours=3))
-    read = NotificationFactory(recipient=cast.member, text="read", created_at=now - timedelta(hours=2),
-                               read_at=now - timedelta(hours=1))
-    new = NotificationFactory(recipient=cast.member, text="new", created_at=now - timedelta(hours=1),
-                              actor=cast.owner, task=TaskFactory(project=cast.project, title="T1"))
+    read = NotificationFactory(
+        recipient=cast.member, text="read", created_at=now - timedelta(hours=2), read_at=now - timedelta(hours=1)
+    )
+    new = NotificationFactory(
+        recipient=cast.member,
+        text="new",
+        created_at=now - timedelta(hours=1),
+        actor=cast.owner,
+        task=TaskFactory(project=cast.project, title="T1"),
+    )
     hidden = NotificationFactory(recipient=cast.member, text="email only", show_in_app=False)
     other = NotificationFactory(recipient=cast.admin, text="not yours")
     return {"old": old, "read": read, "new": new, "hidden": hidden, "other": other}
@@ -43,7 +50,7 @@ class TestList:
 
     def test_bad_unread_value_is_400_on_field(self, cast, api, inbox):
         r = api(cast.member).get(URL, {"unread": "maybe"})
-        assert r.status_code == 400 and "unread" in r.json()
+        assert r.status_code == 400 and "unread" in api_errors(r)
 
     def test_anonymous_is_401(self, api, db):
         assert api().get(URL).status_code == 401
@@ -55,7 +62,7 @@ class TestList:
     @pytest.mark.parametrize("n", [5, 50])
     def test_query_count_is_constant(self, cast, api, n, django_assert_num_queries):
         task = TaskFactory(project=cast.project)
-        for i in range(n):
+        for _ in range(n):
             NotificationFactory(recipient=cast.member, actor=cast.owner, task=task)
         client = api(cast.member)
         with django_assert_num_queries(2):  # count + page (actor and task joined)
@@ -97,8 +104,7 @@ class TestPreferences:
         body = api(cast.member).get(PREFS).json()
         assert body["assigned"] == {"in_app": True, "email": True}
         assert body["daily_summary"] == {"in_app": False, "email": True}
-        assert set(body) == {"assigned", "mentioned", "reminder", "daily_summary", "weekly_report",
-                             "webhook_disabled"}
+        assert set(body) == {"assigned", "mentioned", "reminder", "daily_summary", "weekly_report", "webhook_disabled"}
 
     def test_patch_one_channel(self, cast, api):
         r = api(cast.member).patch(PREFS, {"mentioned": {"email": False}}, format="json")
@@ -107,49 +113,19 @@ class TestPreferences:
         assert r.json()["assigned"] == {"in_app": True, "email": True}
         assert api(cast.admin).get(PREFS).json()["mentioned"] == {"in_app": True, "email": True}
 
-    @pytest.mark.parametrize("body,field", [
-        ({"bogus": {"email": False}}, "bogus"),
-        ({"assigned": {"email": "perhaps"}}, "assigned"),
-        ({"assigned": {"sms": True}}, "assigned"),
-        ({"assigned": True}, "assigned"),
-    ])
+    @pytest.mark.parametrize(
+        "body,field",
+        [
+            ({"bogus": {"email": False}}, "bogus"),
+            ({"assigned": {"email": "perhaps"}}, "assigned"),
+            ({"assigned": {"sms": True}}, "assigned"),
+            ({"assigned": True}, "assigned"),
+        ],
+    )
     def test_bad_input_is_400_and_changes_nothing(self, cast, api, body, field):
         r = api(cast.member).patch(PREFS, body, format="json")
-        assert r.status_code == 400 and field in r.json()
+        assert r.status_code == 400 and field in api_error_fields(r)
         assert not NotificationPreference.objects.exists()
-
-
-class TestUnsubscribe:
-    def _url(self, user, kind):
-        return services.unsubscribe_url(user_id=user.pk, kind=kind).split("://", 1)[1].split("/", 1)[1]
-
-    @pytest.mark.parametrize("method", ["get", "post"])
-    def test_link_turns_off_that_kinds_email_without_login(self, cast, api, method):
-        r = getattr(api(), method)("/" + self._url(cast.member, "assigned"))
-        assert r.status_code == 200 and r.json()["kind"] == "assigned"
-        prefs = api(cast.member).get(PREFS).json()
-        assert prefs["assigned"] == {"in_app": True, "email": False}
-        assert prefs["mentioned"]["email"] is True
-        n = services.notification_create(recipient=cast.member, kind="assigned", text="x")
-        assert n.email_state == "skipped"
-
-    def test_rfc8058_one_click_post_body_is_accepted(self, cast, api):
-        r = api().post("/" + self._url(cast.member, "mentioned"), data="List-Unsubscribe=One-Click",
-                       content_type="application/x-www-form-urlencoded")
-        assert r.status_code == 200
-        assert NotificationPreference.objects.get(user=cast.member, kind="mentioned").email is False
-
-    def test_tampered_token_is_400(self, cast, api):
-        url = "/" + self._url(cast.member, "assigned")
-        r = api().post(url[:-3] + "xx/")
-        assert r.status_code == 400 and "token" in r.json()
-        assert not NotificationPreference.objects.exists()
-
-    def test_token_for_another_purpose_is_rejected(self, cast, api):
-        from django.core import signing
-
-        token = signing.dumps({"u": cast.member.pk, "k": "assigned"})  # default salt
-        assert api().post(f"{URL}unsubscribe/{token}/").status_code == 400
 
 
 def test_hidden_rows_do_not_count_as_unread(cast, api):
@@ -157,12 +133,3 @@ def test_hidden_rows_do_not_count_as_unread(cast, api):
     services.notification_create(recipient=cast.member, kind="assigned", text="x")
     assert Notification.objects.count() == 1
     assert api(cast.member).get(f"{URL}unread-count/").json() == {"count": 0}
-
-
-def test_schema_documents_bad_unsubscribe_token_as_400(db):
-    # Found by schemathesis: an altered token answers 400, which the schema did not list.
-    from drf_spectacular.generators import SchemaGenerator
-
-    schema = SchemaGenerator().get_schema(request=None, public=True)
-    operations = schema["paths"]["/api/v1/notifications/unsubscribe/{token}/"]
-    assert "400" in operations["get"]["responses"] and "400" in operations["post"]["responses"]

@@ -10,9 +10,13 @@ from notifications.tests.factories import NotificationFactory
 def test_cleanup_deletes_only_what_it_should(cast, settings):
     settings.NOTIFICATIONS_CLEANUP_BATCH = 2  # several batches
     now = timezone.now()
-    days = lambda d: now - timedelta(days=d)  # noqa: E731
-    make = lambda text, age, **kw: NotificationFactory(recipient=cast.member, text=text,  # noqa: E731
-                                                       created_at=days(age), **kw)
+
+    def days(d):
+        return now - timedelta(days=d)
+
+    def make(text, age, **kw):
+        return NotificationFactory(recipient=cast.member, text=text, created_at=days(age), **kw)
+
     doomed = [
         make("read 31d", 31, read_at=days(30)),
         make("read 60d", 60, read_at=days(59)),

@@ -3,8 +3,9 @@ import pytest
 from notifications import services
 from notifications.mentions import mention_candidates, resolve_mentions
 from notifications.models import EmailState, Kind, Notification, NotificationPreference
-from tasks_app import services as task_services
 from tasks_app.models import Role
+from tasks_app.services.comments import comment_create, comment_update
+from tasks_app.services.tasks import task_assign, task_create
 from tasks_app.tests.factories import MembershipFactory, TaskFactory, UserFactory
 
 
@@ -17,8 +18,12 @@ def published(callbacks):
 class TestNotificationCreate:
     def test_defaults_write_in_app_row_and_queue_email_on_commit(self, cast, django_capture_on_commit_callbacks):
         with django_capture_on_commit_callbacks() as callbacks:
-            n = services.notification_create(recipient=cast.member, kind="webhook_disabled", text="Hook off",
-                                             data={"subscription_id": 3, "url_host": "example.org"})
+            n = services.notification_create(
+                recipient=cast.member,
+                kind="webhook_disabled",
+                text="Hook off",
+                data={"subscription_id": 3, "url_host": "example.org"},
+            )
         assert n.show_in_app and n.email_state == EmailState.PENDING
         assert n.data == {"subscription_id": 3, "url_host": "example.org"}
         assert published(callbacks) == [("notifications.send_email_notification", [n.pk])]
@@ -65,11 +70,12 @@ class TestNotificationCreate:
 
 
 class TestAssignment:
-    def test_assigning_someone_else_notifies_them_in_the_same_transaction(self, cast,
-                                                                          django_capture_on_commit_callbacks):
+    def test_assigning_someone_else_notifies_them_in_the_same_transaction(
+        self, cast, django_capture_on_commit_callbacks
+    ):
         task = TaskFactory(project=cast.project, title="Fix login")
         with django_capture_on_commit_callbacks() as callbacks:
-            task_services.task_assign(task=task, actor=cast.owner, assignee=cast.member)
+            task_assign(task=task, actor=cast.owner, assignee=cast.member)
         n = Notification.objects.get()
         assert (n.recipient, n.actor, n.task, n.kind) == (cast.member, cast.owner, task, Kind.ASSIGNED)
         assert "Fix login" in n.text
@@ -77,12 +83,12 @@ class TestAssignment:
 
     def test_self_assignment_and_unassignment_notify_nobody(self, cast):
         task = TaskFactory(project=cast.project)
-        task_services.task_assign(task=task, actor=cast.member, assignee=cast.member)
-        task_services.task_assign(task=task, actor=cast.owner, assignee=None)
+        task_assign(task=task, actor=cast.member, assignee=cast.member)
+        task_assign(task=task, actor=cast.owner, assignee=None)
         assert not Notification.objects.exists()
 
     def test_creating_a_task_with_an_assignee_notifies(self, cast):
-        task = task_services.task_create(actor=cast.owner, project=cast.project, title="T", assignee=cast.admin)
+        task = task_create(actor=cast.owner, project=cast.project, title="T", assignee=cast.admin)
         assert Notification.objects.get().task == task
 
     def test_failed_assignment_writes_no_notification(self, cast):
@@ -90,21 +96,24 @@ class TestAssignment:
 
         task = TaskFactory(project=cast.project)
         with pytest.raises(ApplicationError):
-            task_services.task_assign(task=task, actor=cast.owner, assignee=cast.outsider)
+            task_assign(task=task, actor=cast.owner, assignee=cast.outsider)
         assert not Notification.objects.exists()
 
 
 class TestMentionParsing:
-    @pytest.mark.parametrize("body,expected", [
-        ("hi @Bob", {"bob"}),
-        ("@bob, @carol!", {"bob", "carol"}),
-        ("(@bob)", {"bob"}),
-        ("mail bob@example.com please", set()),
-        ("mail @bob@example.com please", set()),
-        ("thanks @bob.", {"bob.", "bob"}),
-        ("@first.last and @a-b_c+d", {"first.last", "a-b_c+d"}),
-        ("no mentions @ all", set()),
-    ])
+    @pytest.mark.parametrize(
+        "body,expected",
+        [
+            ("hi @Bob", {"bob"}),
+            ("@bob, @carol!", {"bob", "carol"}),
+            ("(@bob)", {"bob"}),
+            ("mail bob@example.com please", set()),
+            ("mail @bob@example.com please", set()),
+            ("thanks @bob.", {"bob.", "bob"}),
+            ("@first.last and @a-b_c+d", {"first.last", "a-b_c+d"}),
+            ("no mentions @ all", set()),
+        ],
+    )
     def test_candidates(self, body, expected):
         assert mention_candidates(body) == expected
 
@@ -124,37 +133,39 @@ class TestMentions:
     def test_members_are_notified_case_insensitively_once_each(self, team, django_capture_on_commit_callbacks):
         cast, bob, task = team
         with django_capture_on_commit_callbacks() as callbacks:
-            comment = task_services.comment_create(task=task, actor=cast.owner,
-                                                   body="@bob and @BOB again, also @viewer")
+            comment = comment_create(task=task, actor=cast.owner, body="@bob and @BOB again, also @viewer")
         rows = Notification.objects.filter(kind="mentioned").order_by("recipient__username")
         assert [(n.recipient, n.comment, n.actor) for n in rows] == [
-            (bob, comment, cast.owner), (cast.viewer, comment, cast.owner)]
-        assert sorted(published(callbacks)) == sorted(
-            ("notifications.send_comment_mention_notification", [n.pk]) for n in rows)
+            (bob, comment, cast.owner),
+            (cast.viewer, comment, cast.owner),
+        ]
+        # One message carries every mention of the comment.
+        assert published(callbacks) == [
+            ("notifications.send_comment_mention_notification", [sorted(n.pk for n in rows)])
+        ]
 
     def test_non_members_self_and_email_addresses_are_not_notified(self, team):
         cast, bob, task = team
-        task_services.comment_create(task=task, actor=cast.member,
-                                     body="@outsider @member @nobody mail bob@example.com")
+        comment_create(task=task, actor=cast.member, body="@outsider @member @nobody mail bob@example.com")
         assert not Notification.objects.exists()
 
     def test_edit_notifies_only_newly_added_mentions(self, team):
         cast, bob, task = team
-        comment = task_services.comment_create(task=task, actor=cast.owner, body="@bob look")
-        task_services.comment_update(comment=comment, actor=cast.owner, body="@bob look, and @admin too")
+        comment = comment_create(task=task, actor=cast.owner, body="@bob look")
+        comment_update(comment=comment, actor=cast.owner, body="@bob look, and @admin too")
         assert sorted(Notification.objects.values_list("recipient__username", flat=True)) == ["Bob", "admin"]
 
     def test_removing_and_re_adding_a_mention_does_not_notify_twice(self, team):
         cast, bob, task = team
-        comment = task_services.comment_create(task=task, actor=cast.owner, body="@bob look")
-        task_services.comment_update(comment=comment, actor=cast.owner, body="look")
-        task_services.comment_update(comment=comment, actor=cast.owner, body="look @Bob")
+        comment = comment_create(task=task, actor=cast.owner, body="@bob look")
+        comment_update(comment=comment, actor=cast.owner, body="look")
+        comment_update(comment=comment, actor=cast.owner, body="look @Bob")
         assert Notification.objects.filter(recipient=bob).count() == 1
 
     def test_preferences_apply_to_mentions(self, team):
         cast, bob, task = team
         services.preferences_update(user=bob, changes={"mentioned": {"in_app": False, "email": False}})
-        task_services.comment_create(task=task, actor=cast.owner, body="@bob @admin")
+        comment_create(task=task, actor=cast.owner, body="@bob @admin")
         assert list(Notification.objects.values_list("recipient__username", flat=True)) == ["admin"]
 
 

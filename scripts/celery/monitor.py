@@ -9,7 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskmgmt.settings.local")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -17,7 +17,7 @@ from django.conf import settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_celery_results.models import TaskResult  # noqa: E402
 
-from core.beat import last_beat_tick  # noqa: E402
+from core.beat import beat_instances, last_beat_tick  # noqa: E402
 from core.redis import client  # noqa: E402
 from taskmgmt.celery import app  # noqa: E402
 
@@ -44,7 +44,9 @@ def report():
     if not failures:
         lines.append("(none)")
     tick = last_beat_tick()
+    instances, leader = beat_instances()
     lines += ["", "BEAT: " + (f"last tick {time.time() - tick:.0f}s ago" if tick else "no tick recorded")]
+    lines.append(f"      leader {leader or '(none)'}; beats seen: {len(instances)}")
     return "\n".join(lines)
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start Celery beat with the database scheduler. Run exactly one per deployment.
+# Start Celery beat with the database scheduler. Several may run (one per host): a database lock elects one leader.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 cd "$ROOT"

@@ -28,23 +28,32 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files served from the app, not a CDN
     "django_celery_beat",
     "django_celery_results",
     "core",
+    "accounts",
     "tasks_app",
+    "reminders",
     "notifications",
     "webhooks",
     "analytics",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    "ops.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.throttling.RateLimitHeadersMiddleware",
+    "core.exceptions.ApiErrorEnvelopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Idempotency-Key on every API POST (after authentication and CSRF): core/idempotency.py.
+    "core.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "taskmgmt.urls"
@@ -69,6 +78,11 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# With CONN_MAX_AGE > 0, a kept connection is checked before a request reuses it (a restarted server is survived).
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Behind PgBouncer in transaction pooling mode: CONN_MAX_AGE=0 and DISABLE_SERVER_SIDE_CURSORS=True
+# (a named cursor would outlive the transaction that owns its server connection). docs/deployment.md.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DISABLE_SERVER_SIDE_CURSORS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL plus a busy timeout lets web, worker and beat share the file without "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -104,24 +118,36 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="taskmgmt <noreply@localhost>")
-# Absolute base URL used in emails (unsubscribe links, task links).
+# Absolute base URL used in emails (unsubscribe links, task links); `make run` sets it to where it serves.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# Links in emails, for the front end a deployer runs: {site_url}, {task_id}, {project_id} are filled in.
+# Defaults: the app's own small HTML pages (session login first, through LOGIN_URL).
+NOTIFICATIONS_TASK_URL = env("NOTIFICATIONS_TASK_URL", default="{site_url}/tasks/{task_id}/")
+NOTIFICATIONS_PREFERENCES_URL = env("NOTIFICATIONS_PREFERENCES_URL", default="{site_url}/notifications/preferences/")
+LOGIN_URL = "rest_framework:login"
 
 # --- REST framework -------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes anonymous requests 401, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bodies only (a form or multipart body is a 415): one typed shape, as the schema states it.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "core.filters.FilterBackend",
+        "core.filters.StrictOrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Rates are in API_THROTTLE_RATES below (read per request); the token endpoint adds the strict `auth` scope.
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.UserThrottle", "core.throttling.AnonThrottle"],
+    # Client IP for the per-IP scopes: REMOTE_ADDR, or the n-th address from the right of X-Forwarded-For when
+    # n reverse proxies (set NUM_PROXIES) sit in front.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=None),
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
     "DATETIME_FORMAT": "iso-8601",
 }
@@ -131,26 +157,112 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Task management backend: projects, tasks, comments, notifications, webhooks, analytics.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf-spectacular-sidecar (pinned in requirements/base.txt) under STATIC_URL: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Document the 4xx answers (drf-spectacular lists only successes): core/exceptions.py.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.exceptions.document_error_responses",
+        "core.conditional.document_protocol_headers",
+        "reminders.api.serializers.document_timing_choice",
     ],
 }
 
 # --- Redis / Celery --------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
-from taskmgmt.celery_settings import *  # noqa: E402,F401,F403  (one place for all Celery configuration)
+
+# --- Cache (throttle counters) ---------------------------------------------
+# The Django cache on Redis; CACHE_URL may name another server. Short timeouts: if the cache does not answer,
+# throttling lets requests through (core/throttling.py) rather than hanging them.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("CACHE_URL", default=REDIS_URL),
+        "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="taskmgmt"),
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
+
+# --- Throttling and API tokens ---------------------------------------------
+# Rates "N/period" (s, min, hour, day; "100/5min" too); an empty value turns a scope off.
+API_THROTTLE_RATES = {
+    "user": env("THROTTLE_RATE_USER", default="1200/min"),  # authenticated requests, per user
+    "anon": env("THROTTLE_RATE_ANON", default="120/min"),  # unauthenticated requests, per client IP
+    "auth": env("THROTTLE_RATE_AUTH", default="10/min"),  # logins and failed token checks, per client IP
+}
+API_THROTTLE_CACHE = "default"
+# A token made by the token endpoint (or without expires_in_days) expires after this; 0 days: never.
+API_TOKEN_DEFAULT_TTL = timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=90)) or None
+API_TOKEN_MAX_PER_USER = env.int("API_TOKEN_MAX_PER_USER", default=50)
+from taskmgmt.celery_settings import *  # noqa: E402, F403  (one place for all Celery configuration)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # trace= is the OpenTelemetry trace id of the request or task (0 outside one; see ops/tracing.py).
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s trace=%(otelTraceID)s %(message)s"}},
+    "filters": {"trace": {"()": "ops.tracing.TraceIdFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["trace"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # httpx (tests, benches) logs every request's full URL at INFO: webhook URLs stay out of logs.
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }
+
+# --- Operations (ops/, core/health.py, docs/operations.md) ----------------------
+# A bearer token for /metrics and /healthz/status (staff sessions work without it). Empty: staff only.
+OPS_TOKEN = env("OPS_TOKEN", default="")
+# Serve /metrics from the web process (set False to scrape only the per-process ports).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+# A Celery worker serves its metrics on this port (0: off). One port per worker process on a host.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+WORKER_METRICS_ADDR = env("WORKER_METRICS_ADDR", default="127.0.0.1")
+
+# Celery's own log lines (worker, beat) carry the trace id when tracing is on.
+if env("OTEL_EXPORTER_OTLP_ENDPOINT", default=""):
+    CELERY_WORKER_LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s trace=%(otelTraceID)s"
+    CELERY_WORKER_TASK_LOG_FORMAT = (
+        "[%(asctime)s: %(levelname)s/%(processName)s] %(task_name)s[%(task_id)s]: %(message)s trace=%(otelTraceID)s"
+    )
+
+# Timings of the feature apps, settable from the environment in every settings module (README
+# "Configuration"); unset, each app's conf.py default applies.
+for _name, _cast in (
+    ("WEBHOOK_TIMEOUT_SECONDS", float),
+    ("WEBHOOK_RETRY_JITTER", float),
+    ("WEBHOOK_LEASE_SECONDS", int),
+    ("WEBHOOK_CONCURRENCY", int),
+    ("WEBHOOK_BATCH_SIZE", int),
+    ("WEBHOOK_REQUEUE_GRACE_SECONDS", int),
+    ("WEBHOOK_MAX_COUNTDOWN_SECONDS", int),
+    ("NOTIFICATIONS_EMAIL_STALE_SENDING_SECONDS", int),
+    ("NOTIFICATIONS_EMAIL_RETRY_BASE_SECONDS", float),
+    ("NOTIFICATIONS_EMAIL_MAX_ATTEMPTS", int),
+    ("REMINDER_CLAIM_STALE_SECONDS", int),
+):
+    if env.str(_name, default=""):
+        globals()[_name] = _cast(env.str(_name))
+if env.str("WEBHOOK_RETRY_SCHEDULE", default=""):
+    WEBHOOK_RETRY_SCHEDULE = tuple(float(s) for s in env.str("WEBHOOK_RETRY_SCHEDULE").split(","))
+
+# --- API protocol (README "API protocol"): defaults in core/conf.py, the environment may set them.
+for _name, _cast in (
+    ("API_REQUIRE_IF_MATCH", env.bool),
+    ("IDEMPOTENCY_TTL_SECONDS", env.int),
+    ("IDEMPOTENCY_LOCK_SECONDS", env.int),
+):
+    if env.str(_name, default=""):
+        globals()[_name] = _cast(_name)
 
 # How long an analytics snapshot may be served before it is recomputed on demand.
 ANALYTICS_SNAPSHOT_MAX_AGE = timedelta(minutes=env.int("ANALYTICS_SNAPSHOT_MAX_AGE_MINUTES", default=60))
+
+# Webhook SSRF guard: networks admitted although special-purpose, e.g. WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32
+# for a receiver on this machine. Empty: public addresses only (webhooks/ssrf.py).
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])

@@ -2,6 +2,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from tasks_app.models import Comment, Membership, Project, Role, Task
+from tasks_app.services.search import search_reindex
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -40,16 +41,29 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 class TaskFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Task
+        skip_postgeneration_save = True
 
     project = factory.SubFactory(ProjectFactory)
     title = factory.Sequence(lambda n: f"Task {n}")
     created_by = factory.LazyAttribute(lambda t: t.project.owner)
 
+    @factory.post_generation
+    def search_document(obj, create, extracted, **kwargs):
+        # Rows made here skip the services, which keep PostgreSQL's search document up to date.
+        if create:
+            search_reindex(task_ids=[obj.pk])
+
 
 class CommentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Comment
+        skip_postgeneration_save = True
 
     task = factory.SubFactory(TaskFactory)
     author = factory.LazyAttribute(lambda c: c.task.project.owner)
     body = "a comment"
+
+    @factory.post_generation
+    def search_document(obj, create, extracted, **kwargs):
+        if create:
+            search_reindex(task_ids=[obj.task_id])

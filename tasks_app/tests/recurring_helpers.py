@@ -1,12 +1,18 @@
 from datetime import timedelta
 
-from tasks_app import services
+from tasks_app.recurring.templates import recurring_template_create
 
 
 def make_template(cast, *, actor=None, **kwargs):
-    args = {"project": cast.project, "title": "Water the plants", "rrule": "FREQ=DAILY",
-            "timezone": "Europe/Berlin", "lead_time": timedelta(0), **kwargs}
-    return services.recurring_template_create(actor=actor or cast.owner, **args)
+    args = {
+        "project": cast.project,
+        "title": "Water the plants",
+        "rrule": "FREQ=DAILY",
+        "timezone": "Europe/Berlin",
+        "lead_time": timedelta(0),
+        **kwargs,
+    }
+    return recurring_template_create(actor=actor or cast.owner, **args)
 
 
 class Received:

@@ -7,10 +7,15 @@ import time_machine
 
 from tasks_app.models import RecurringTaskTemplate, Task
 from tasks_app.tests.recurring_helpers import make_template
+from tests.support.api import api_error_codes, api_errors
 
 URL = "/api/v1/recurring-tasks/"
-BODY = {"title": "Standup notes", "rrule": "FREQ=WEEKLY;BYDAY=MO,WE,FR", "dtstart": "2026-05-04T09:30:00+02:00",
-        "timezone": "Europe/Berlin"}
+BODY = {
+    "title": "Standup notes",
+    "rrule": "FREQ=WEEKLY;BYDAY=MO,WE,FR",
+    "dtstart": "2026-05-04T09:30:00+02:00",
+    "timezone": "Europe/Berlin",
+}
 
 
 @pytest.fixture
@@ -32,9 +37,10 @@ MATRIX = [
 ]
 
 
-@pytest.mark.parametrize("method,url,body,role,expected", [
-    pytest.param(m, u, b, role, e[i], id=f"{m}-{u}-{role}") for m, u, b, e in MATRIX for i, role in enumerate(ROLES)
-])
+@pytest.mark.parametrize(
+    "method,url,body,role,expected",
+    [pytest.param(m, u, b, role, e[i], id=f"{m}-{u}-{role}") for m, u, b, e in MATRIX for i, role in enumerate(ROLES)],
+)
 def test_permission_matrix(cast, api, template, method, url, body, role, expected):
     if body == "create":
         body = {**BODY, "project": cast.project.pk}
@@ -51,41 +57,67 @@ def test_member_cannot_delete_someone_elses_template(cast, api):
 
 def test_create_then_read_back(cast, api):
     with time_machine.travel(datetime(2026, 5, 1, tzinfo=UTC), tick=False):
-        r = api(cast.member).post(URL, {**BODY, "project": cast.project.pk, "assignee": cast.member.pk,
-                                        "lead_time": "1 00:00:00", "catch_up": "latest"}, format="json")
+        r = api(cast.member).post(
+            URL,
+            {
+                **BODY,
+                "project": cast.project.pk,
+                "assignee": cast.member.pk,
+                "lead_time": "1 00:00:00",
+                "catch_up": "latest",
+            },
+            format="json",
+        )
     assert r.status_code == 201, r.content
     body = r.json()
     assert body["next_occurrence_at"] == "2026-05-04T07:30:00Z"
-    assert (body["lead_time"], body["catch_up"], body["mode"], body["enabled"]) == ("1 00:00:00", "latest",
-                                                                                   "schedule", True)
+    assert (body["lead_time"], body["catch_up"], body["mode"], body["enabled"]) == (
+        "1 00:00:00",
+        "latest",
+        "schedule",
+        True,
+    )
     assert body["assignee"]["id"] == cast.member.pk and body["instances_created"] == 0
 
 
-@pytest.mark.parametrize("change,field", [
-    ({"rrule": "FREQ=NEVER"}, "rrule"),
-    ({"rrule": "FREQ=DAILY;BYHOUR=25"}, "rrule"),
-    ({"timezone": "Mars/Olympus"}, "timezone"),
-    ({"until": "2026-01-01T00:00:00Z"}, "until"),
-    ({"dtstart": "2026-05-04T09:30:00"}, "dtstart"),
-    ({"until": "2026-06-01T00:00:00"}, "until"),
-    ({"count": 0}, "count"),
-    ({"lead_time": "-1 00:00:00"}, "lead_time"),
-    ({"mode": "whenever"}, "mode"),
-    ({"assignee": "{viewer}"}, "assignee"),
-    ({"rrule": "FREQ=DAILY;COUNT=2", "count": 3}, "count"),
-])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"rrule": "FREQ=NEVER"}, "rrule"),
+        ({"rrule": "FREQ=DAILY;BYHOUR=25"}, "rrule"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"until": "2026-01-01T00:00:00Z"}, "until"),
+        ({"dtstart": "2026-05-04T09:30:00"}, "dtstart"),
+        ({"until": "2026-06-01T00:00:00"}, "until"),
+        ({"count": 0}, "count"),
+        ({"lead_time": "-1 00:00:00"}, "lead_time"),
+        ({"mode": "whenever"}, "mode"),
+        ({"assignee": "{viewer}"}, "assignee"),
+        ({"rrule": "FREQ=DAILY;COUNT=2", "count": 3}, "count"),
+        ({"rrule": "FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30"}, "rrule"),  # never occurs: dateutil would scan to 9999
+        ({"rrule": "FREQ=DAILY;BYMONTH=4,6;BYMONTHDAY=-31"}, "rrule"),
+    ],
+)
 def test_bad_input_is_400_on_the_field_and_writes_nothing(cast, api, change, field):
     change = {k: (cast.viewer.pk if v == "{viewer}" else v) for k, v in change.items()}
     r = api(cast.owner).post(URL, {**BODY, "project": cast.project.pk, **change}, format="json")
     assert r.status_code == 400, r.content
-    assert field in r.json()
+    assert field in api_errors(r)
     assert not RecurringTaskTemplate.objects.exists()
 
 
+def test_a_rule_that_never_occurs_is_refused_on_update_too(cast, api, template):
+    r = api(cast.owner).patch(f"{URL}{template.pk}/", {"rrule": "FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=31"}, format="json")
+    assert r.status_code == 400 and api_error_codes(r) == {"rrule": ["invalid_recurrence"]}
+    template.refresh_from_db()
+    assert template.version == 1
+
+
 def test_bad_update_is_400_and_leaves_the_template(cast, api, template):
-    r = api(cast.owner).patch(f"{URL}{template.pk}/", {"title": "Renamed", "rrule": "FREQ=HOURLY;BYFOO=1"},
-                              format="json")
-    assert r.status_code == 400 and "rrule" in r.json()
+    r = api(cast.owner).patch(
+        f"{URL}{template.pk}/", {"title": "Renamed", "rrule": "FREQ=HOURLY;BYFOO=1"}, format="json"
+    )
+    assert r.status_code == 400 and "rrule" in api_errors(r)
     template.refresh_from_db()
     assert template.title == "Water the plants" and template.version == 1
 
@@ -98,16 +130,23 @@ def test_preview_gives_utc_and_local_times_across_dst(cast, api):
     body = r.json()
     assert body["timezone"] == "Europe/Berlin"
     assert [o["utc"] for o in body["occurrences"]] == [
-        "2026-03-27T08:00:00Z", "2026-03-28T08:00:00Z", "2026-03-29T07:00:00Z", "2026-03-30T07:00:00Z"]
+        "2026-03-27T08:00:00Z",
+        "2026-03-28T08:00:00Z",
+        "2026-03-29T07:00:00Z",
+        "2026-03-30T07:00:00Z",
+    ]
     assert [o["local"] for o in body["occurrences"]] == [
-        "2026-03-27T09:00:00+01:00", "2026-03-28T09:00:00+01:00", "2026-03-29T09:00:00+02:00",
-        "2026-03-30T09:00:00+02:00"]
+        "2026-03-27T09:00:00+01:00",
+        "2026-03-28T09:00:00+01:00",
+        "2026-03-29T09:00:00+02:00",
+        "2026-03-30T09:00:00+02:00",
+    ]
 
 
 @pytest.mark.parametrize("count", ["0", "101", "many"])
 def test_preview_count_is_bounded(cast, api, template, count):
     r = api(cast.viewer).get(f"{URL}{template.pk}/preview/?count={count}")
-    assert r.status_code == 400 and "count" in r.json()
+    assert r.status_code == 400 and "count" in api_errors(r)
 
 
 def test_preview_stops_when_the_rule_ends(cast, api):
@@ -135,17 +174,19 @@ def test_update_queues_the_apply_task_and_marks_the_template(cast, api, template
 def test_task_output_links_instances_to_their_template(cast, api):
     with time_machine.travel(datetime(2026, 5, 1, 6, tzinfo=UTC), tick=False):
         template = make_template(cast, dtstart=datetime(2026, 5, 1, 7, tzinfo=UTC), lead_time=timedelta(hours=2))
-        from tasks_app.services import recurring_process_due
+        from tasks_app.recurring.engine import recurring_process_due
 
         recurring_process_due()
     task = Task.objects.get()
     body = api(cast.viewer).get(f"/api/v1/tasks/{task.pk}/").json()
     assert (body["recurring_template"], body["occurrence_at"]) == (template.pk, "2026-05-01T07:00:00Z")
-    r = api(cast.member).patch(f"/api/v1/tasks/{task.pk}/", {"title": "Mine", "recurring_template": None},
-                               format="json")
-    assert r.json()["recurring_template"] == template.pk  # read-only
+    r = api(cast.member).patch(
+        f"/api/v1/tasks/{task.pk}/", {"title": "Mine", "recurring_template": None}, format="json"
+    )
+    # read-only: refused by name, and nothing of the write applied
+    assert r.status_code == 400 and api_error_codes(r) == {"recurring_template": ["unexpected_field"]}
     task.refresh_from_db()
-    assert task.edited_fields == ["title"]
+    assert task.recurring_template_id == template.pk and task.title != "Mine"
 
 
 def test_list_filters(cast, api, template):
@@ -160,8 +201,9 @@ def test_list_filters(cast, api, template):
 @pytest.mark.parametrize("n", [5, 50])
 def test_list_queries_do_not_grow(cast, api, django_assert_num_queries, n):
     for i in range(n):
-        make_template(cast, title=f"T{i}", dtstart=datetime(2026, 5, 4, 7, tzinfo=UTC),
-                      assignee=cast.member if i % 2 else None)
+        make_template(
+            cast, title=f"T{i}", dtstart=datetime(2026, 5, 4, 7, tzinfo=UTC), assignee=cast.member if i % 2 else None
+        )
     with django_assert_num_queries(2):  # count + one page joined with project, assignee, creator
         r = api(cast.viewer).get(URL + "?page_size=50")
     assert len(r.json()["results"]) == n

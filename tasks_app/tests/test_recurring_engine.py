@@ -10,8 +10,16 @@ from django.db import connection
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
-from tasks_app import services, signals
+from tasks_app import signals
 from tasks_app.models import RecurringTaskTemplate, Status, Task
+from tasks_app.recurring.engine import recurring_cleanup_completed, recurring_instance_create, recurring_process_due
+from tasks_app.recurring.templates import (
+    recurring_template_apply,
+    recurring_template_pause,
+    recurring_template_resume,
+    recurring_template_update,
+)
+from tasks_app.services.tasks import task_delete, task_update
 from tasks_app.tests.recurring_helpers import Received, make_template
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -42,14 +50,17 @@ def other_receivers_muted():
 
 
 class TestDaylightSaving:
-    @pytest.mark.parametrize("zone,days,utc_hours", [
-        # Europe/Berlin springs forward on 29 March 2026 and falls back on 25 October 2026.
-        ("Europe/Berlin", [(2026, 3, 28), (2026, 3, 29), (2026, 3, 30)], [8, 7, 7]),
-        ("Europe/Berlin", [(2026, 10, 24), (2026, 10, 25), (2026, 10, 26)], [7, 8, 8]),
-        # America/New_York: 8 March and 1 November 2026.
-        ("America/New_York", [(2026, 3, 7), (2026, 3, 8), (2026, 3, 9)], [14, 13, 13]),
-        ("America/New_York", [(2026, 10, 31), (2026, 11, 1), (2026, 11, 2)], [13, 14, 14]),
-    ])
+    @pytest.mark.parametrize(
+        "zone,days,utc_hours",
+        [
+            # Europe/Berlin springs forward on 29 March 2026 and falls back on 25 October 2026.
+            ("Europe/Berlin", [(2026, 3, 28), (2026, 3, 29), (2026, 3, 30)], [8, 7, 7]),
+            ("Europe/Berlin", [(2026, 10, 24), (2026, 10, 25), (2026, 10, 26)], [7, 8, 8]),
+            # America/New_York: 8 March and 1 November 2026.
+            ("America/New_York", [(2026, 3, 7), (2026, 3, 8), (2026, 3, 9)], [14, 13, 13]),
+            ("America/New_York", [(2026, 10, 31), (2026, 11, 1), (2026, 11, 2)], [13, 14, 14]),
+        ],
+    )
     def test_daily_nine_oclock_instances_stay_nine_local(self, cast, zone, days, utc_hours):
         tz = ZoneInfo(zone)
         first = datetime(*days[0], 9, 0, tzinfo=tz)
@@ -57,7 +68,7 @@ class TestDaylightSaving:
             template = make_template(cast, rrule="FREQ=DAILY", dtstart=first - timedelta(days=5), timezone=zone)
         for day in days:
             with time_machine.travel(datetime(*day, 12, 0, tzinfo=tz), tick=False):
-                services.recurring_process_due()
+                recurring_process_due()
         instances = _instances(template)
         assert [t.due_at.astimezone(UTC).hour for t in instances] == utc_hours
         assert [t.due_at.astimezone(tz).hour for t in instances] == [9, 9, 9]
@@ -67,30 +78,64 @@ class TestDaylightSaving:
         with time_machine.travel(datetime(2026, 3, 27, 12, tzinfo=BERLIN), tick=False):
             template = make_template(cast, dtstart=datetime(2026, 3, 20, 2, 30, tzinfo=BERLIN))
         with time_machine.travel(datetime(2026, 3, 30, 12, tzinfo=BERLIN), tick=False):
-            services.recurring_process_due()
+            recurring_process_due()
         local = [t.due_at.astimezone(BERLIN) for t in _instances(template)]
         assert [(d.day, d.hour, d.minute) for d in local] == [(28, 2, 30), (29, 3, 30), (30, 2, 30)]
 
     def test_fall_back_ambiguous_time_is_created_once_at_the_first(self, cast):
         with time_machine.travel(datetime(2026, 10, 31, 12, tzinfo=NY), tick=False):
-            template = make_template(cast, dtstart=datetime(2026, 10, 20, 1, 30, tzinfo=NY),
-                                     timezone="America/New_York")
+            template = make_template(
+                cast, dtstart=datetime(2026, 10, 20, 1, 30, tzinfo=NY), timezone="America/New_York"
+            )
         with time_machine.travel(datetime(2026, 11, 1, 1, 45, tzinfo=NY, fold=1), tick=False):
-            services.recurring_process_due()  # 01:45 EST: after both 01:30s
-            services.recurring_process_due()
+            recurring_process_due()  # 01:45 EST: after both 01:30s
+            recurring_process_due()
         assert [t.due_at for t in _instances(template)] == [datetime(2026, 11, 1, 5, 30, tzinfo=UTC)]
+
+    def test_three_year_old_hourly_count_ends_exactly_across_spring_forward(self, cast):
+        # 1096 days * 24 + 5 local hours from 2023-03-29 00:15: the last is 04:15 on 2026-03-29, the night
+        # Berlin springs forward. The expansion resumes near the due hour, COUNT reduced by the hours skipped.
+        with time_machine.travel(datetime(2026, 3, 28, 23, tzinfo=BERLIN), tick=False):
+            template = make_template(
+                cast, rrule="FREQ=HOURLY;COUNT=26309", dtstart=datetime(2023, 3, 29, 0, 15, tzinfo=BERLIN)
+            )
+        with time_machine.travel(datetime(2026, 3, 29, 6, tzinfo=BERLIN), tick=False):
+            recurring_process_due()
+        local = [t.due_at.astimezone(BERLIN) for t in _instances(template)]
+        # 02:15 does not exist: it is 03:15 CEST, the same instant as 03:15, kept once (and counted twice).
+        assert [(d.day, d.hour, d.minute) for d in local] == [
+            (28, 23, 15),
+            (29, 0, 15),
+            (29, 1, 15),
+            (29, 3, 15),
+            (29, 4, 15),
+        ]
+        template.refresh_from_db()
+        assert template.next_occurrence_at is None
 
 
 class TestGeneration:
     def test_instance_is_a_normal_task_with_template_defaults(self, cast, received):
         with time_machine.travel(datetime(2026, 5, 4, 8, tzinfo=BERLIN), tick=False):
-            template = make_template(cast, dtstart=datetime(2026, 5, 4, 9, tzinfo=BERLIN), priority=3,
-                                     assignee=cast.member, description="Balcony too", lead_time=timedelta(hours=2))
-            report = services.recurring_process_due()
+            template = make_template(
+                cast,
+                dtstart=datetime(2026, 5, 4, 9, tzinfo=BERLIN),
+                priority=3,
+                assignee=cast.member,
+                description="Balcony too",
+                lead_time=timedelta(hours=2),
+            )
+            report = recurring_process_due()
         assert report["created"] == 1
         task = Task.objects.get()
         assert (task.title, task.description, task.priority, task.assignee, task.status, task.created_by) == (
-            "Water the plants", "Balcony too", 3, cast.member, Status.TODO, cast.owner)
+            "Water the plants",
+            "Balcony too",
+            3,
+            cast.member,
+            Status.TODO,
+            cast.owner,
+        )
         assert task.due_at == task.occurrence_at == datetime(2026, 5, 4, 7, tzinfo=UTC)
         template.refresh_from_db()
         assert template.instances_created == 1
@@ -101,19 +146,20 @@ class TestGeneration:
     def test_lead_time_decides_when_the_instance_appears(self, cast):
         with time_machine.travel(datetime(2026, 5, 4, 6, tzinfo=BERLIN), tick=False):
             make_template(cast, dtstart=datetime(2026, 5, 4, 9, tzinfo=BERLIN), lead_time=timedelta(hours=2))
-            assert services.recurring_process_due()["created"] == 0
+            assert recurring_process_due()["created"] == 0
         with time_machine.travel(datetime(2026, 5, 4, 7, tzinfo=BERLIN), tick=False):
-            assert services.recurring_process_due()["created"] == 1
+            assert recurring_process_due()["created"] == 1
 
     def test_running_twice_creates_no_duplicates(self, cast, received):
         with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
             template = make_template(cast, dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN))
         with time_machine.travel(datetime(2026, 5, 4, 10, tzinfo=BERLIN), tick=False):
-            first = services.recurring_process_due()
-            second = services.recurring_process_due()
+            first = recurring_process_due()
+            second = recurring_process_due()
             # A redelivered message for the same template and occurrence is a no-op too.
-            task, created = services.recurring_instance_create(
-                template_id=template.pk, occurrence_at=datetime(2026, 5, 2, 7, tzinfo=UTC))
+            task, created = recurring_instance_create(
+                template_id=template.pk, occurrence_at=datetime(2026, 5, 2, 7, tzinfo=UTC)
+            )
         assert (first["created"], second["created"], created) == (4, 0, False)
         assert len(_instances(template)) == 4 == len(received.events)
         template.refresh_from_db()
@@ -123,10 +169,10 @@ class TestGeneration:
         with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
             template = make_template(cast, dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN))
             at = datetime(2026, 5, 1, 7, tzinfo=UTC)
-            first, created = services.recurring_instance_create(template_id=template.pk, occurrence_at=at)
-            again, created_again = services.recurring_instance_create(template_id=template.pk, occurrence_at=at)
+            first, created = recurring_instance_create(template_id=template.pk, occurrence_at=at)
+            again, created_again = recurring_instance_create(template_id=template.pk, occurrence_at=at)
             with pytest.raises(ApplicationError) as exc:
-                services.recurring_instance_create(template_id=template.pk, occurrence_at=at + timedelta(hours=1))
+                recurring_instance_create(template_id=template.pk, occurrence_at=at + timedelta(hours=1))
         assert created and not created_again and first.pk == again.pk
         assert "occurrence_at" in exc.value.fields
         template.refresh_from_db()
@@ -138,7 +184,7 @@ class TestGeneration:
         with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
             template = make_template(cast, dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN), catch_up=catch_up)
         with time_machine.travel(datetime(2026, 5, 5, 10, tzinfo=BERLIN), tick=False):
-            services.recurring_process_due()
+            recurring_process_due()
         instances = _instances(template)
         assert len(instances) == expected
         assert instances[-1].due_at == datetime(2026, 5, 5, 7, tzinfo=UTC)
@@ -150,18 +196,18 @@ class TestGeneration:
         with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
             template = make_template(cast, rrule="FREQ=HOURLY", dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN))
         with time_machine.travel(datetime(2026, 5, 3, 9, 30, tzinfo=BERLIN), tick=False):
-            report = services.recurring_process_due()
+            report = recurring_process_due()
         assert report["created"] == 3 and report["skipped"] == 46
         assert [t.due_at.astimezone(BERLIN).hour for t in _instances(template)] == [7, 8, 9]
 
     def test_paused_time_is_not_back_filled_on_resume(self, cast):
         with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
             template = make_template(cast, dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN))
-            services.recurring_template_pause(template=template, actor=cast.member)
+            recurring_template_pause(template=template, actor=cast.member)
         with time_machine.travel(datetime(2026, 5, 5, 10, tzinfo=BERLIN), tick=False):
-            assert services.recurring_process_due()["created"] == 0
-            services.recurring_template_resume(template=template, actor=cast.member)
-            assert services.recurring_process_due()["created"] == 0
+            assert recurring_process_due()["created"] == 0
+            recurring_template_resume(template=template, actor=cast.member)
+            assert recurring_process_due()["created"] == 0
         template.refresh_from_db()
         assert template.next_occurrence_at == datetime(2026, 5, 6, 7, tzinfo=UTC)
 
@@ -169,7 +215,7 @@ class TestGeneration:
         with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
             template = make_template(cast, rrule="FREQ=DAILY;COUNT=2", dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN))
         with time_machine.travel(datetime(2026, 5, 9, 10, tzinfo=BERLIN), tick=False):
-            services.recurring_process_due()
+            recurring_process_due()
         template.refresh_from_db()
         assert len(_instances(template)) == 2 and template.next_run_at is None
 
@@ -179,20 +225,24 @@ class TestGeneration:
         cast.project.archived = True
         cast.project.save()
         with time_machine.travel(datetime(2026, 5, 2, 10, tzinfo=BERLIN), tick=False):
-            assert services.recurring_process_due()["created"] == 0
+            assert recurring_process_due()["created"] == 0
 
     @pytest.mark.parametrize("n", [5, 50])
     def test_one_batch_makes_the_same_queries_for_5_or_50_templates(
-            self, cast, n, django_assert_num_queries, other_receivers_muted):
+        self, cast, n, django_assert_num_queries, other_receivers_muted
+    ):
         with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
             for i in range(n):
                 make_template(cast, title=f"T{i}", dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN))
         with time_machine.travel(datetime(2026, 5, 1, 10, tzinfo=BERLIN), tick=False):
-            # savepoint, lock due templates, INSERT ... RETURNING (SQLite: insert + re-select the inserted
-            # rows), update templates, release; then savepoint, a select that finds nothing due, release.
-            # (SQLite splits an INSERT past 999 parameters, so n stays below that here.)
-            with django_assert_num_queries(8 if connection.vendor == "postgresql" else 9):
-                report = services.recurring_process_due(batch_size=100)
+            # savepoint, lock due templates, the last board rank of each project's todo column (one
+            # query), INSERT ... RETURNING (SQLite: insert + re-select the inserted
+            # rows), update templates, one INSERT of the instances' task.created events, (PostgreSQL: one
+            # UPDATE of their search documents), release; then savepoint, a select that finds nothing
+            # due, release. (SQLite splits an INSERT past 999 parameters, so n stays below that here.)
+            # One more: the last position of each column the instances join (they land at its end).
+            with django_assert_num_queries(11):
+                report = recurring_process_due(batch_size=100)
         assert report == {"templates": n, "created": n, "skipped": 0, "batches": 1}
 
     def test_batches_cover_every_due_template(self, cast):
@@ -200,18 +250,22 @@ class TestGeneration:
             for i in range(7):
                 make_template(cast, title=f"T{i}", dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN))
         with time_machine.travel(datetime(2026, 5, 1, 10, tzinfo=BERLIN), tick=False):
-            report = services.recurring_process_due(batch_size=3)
+            report = recurring_process_due(batch_size=3)
         assert (report["batches"], report["created"]) == (3, 7)
 
 
 class TestAfterCompletion:
     def test_next_instance_counts_from_completion_and_only_one_is_open(self, cast, api):
         with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
-            template = make_template(cast, rrule="FREQ=DAILY;INTERVAL=3", mode="after_completion",
-                                     dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN))
+            template = make_template(
+                cast,
+                rrule="FREQ=DAILY;INTERVAL=3",
+                mode="after_completion",
+                dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN),
+            )
         with time_machine.travel(datetime(2026, 5, 2, 10, tzinfo=BERLIN), tick=False):
-            services.recurring_process_due()
-            services.recurring_process_due()
+            recurring_process_due()
+            recurring_process_due()
         assert len(_instances(template)) == 1
         with time_machine.travel(datetime(2026, 5, 7, 18, tzinfo=BERLIN), tick=False):
             first = _instances(template)[0]
@@ -221,16 +275,18 @@ class TestAfterCompletion:
         # Completed on 7 May: every 3 days from then, at the template's 09:00 local.
         assert template.next_occurrence_at == datetime(2026, 5, 10, 7, tzinfo=UTC)
         with time_machine.travel(datetime(2026, 5, 20, 10, tzinfo=BERLIN), tick=False):
-            services.recurring_process_due()
-        assert [t.due_at for t in _instances(template)] == [datetime(2026, 5, 1, 7, tzinfo=UTC),
-                                                             datetime(2026, 5, 10, 7, tzinfo=UTC)]
+            recurring_process_due()
+        assert [t.due_at for t in _instances(template)] == [
+            datetime(2026, 5, 1, 7, tzinfo=UTC),
+            datetime(2026, 5, 10, 7, tzinfo=UTC),
+        ]
 
     def test_deleting_the_open_instance_does_not_stall_the_series(self, cast):
         with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
             template = make_template(cast, mode="after_completion", dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN))
         with time_machine.travel(datetime(2026, 5, 1, 10, tzinfo=BERLIN), tick=False):
-            services.recurring_process_due()
-            services.task_delete(task=_instances(template)[0], actor=cast.owner)
+            recurring_process_due()
+            task_delete(task=_instances(template)[0], actor=cast.owner)
         template.refresh_from_db()
         assert template.next_occurrence_at == datetime(2026, 5, 2, 7, tzinfo=UTC)
 
@@ -239,8 +295,9 @@ class TestConcurrency:
     @pytest.mark.django_db(transaction=True)
     def test_two_concurrent_runs_create_each_instance_once(self, cast, received):
         with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
-            templates = [make_template(cast, title=f"T{i}", dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN))
-                         for i in range(40)]
+            templates = [
+                make_template(cast, title=f"T{i}", dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN)) for i in range(40)
+            ]
         now = datetime(2026, 5, 3, 10, tzinfo=BERLIN)
         barrier = threading.Barrier(2)
         reports, errors = [], []
@@ -248,7 +305,7 @@ class TestConcurrency:
         def run():
             try:
                 barrier.wait()
-                reports.append(services.recurring_process_due(now=now, batch_size=5))
+                reports.append(recurring_process_due(now=now, batch_size=5))
             except Exception as exc:  # surfaced below
                 errors.append(exc)
             finally:
@@ -271,23 +328,24 @@ class TestTemplateUpdates:
     def series(self, cast):
         """Daily 09:00 Berlin with a 3-day lead: on 4 May there are past, started, edited and future instances."""
         with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
-            template = make_template(cast, dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN), lead_time=timedelta(days=3),
-                                     assignee=cast.member)
+            template = make_template(
+                cast, dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN), lead_time=timedelta(days=3), assignee=cast.member
+            )
         with time_machine.travel(datetime(2026, 5, 1, 10, tzinfo=BERLIN), tick=False):
-            services.recurring_process_due()
+            recurring_process_due()
         return template
 
     def _update(self, cast, template, data, now):
         with time_machine.travel(now, tick=False):
-            services.recurring_template_update(template=template, actor=cast.owner, data=data)
-            return services.recurring_template_apply(template_id=template.pk)
+            recurring_template_update(template=template, actor=cast.owner, data=data)
+            return recurring_template_apply(template_id=template.pk)
 
     def test_changes_reach_only_future_unstarted_unedited_fields(self, cast, series):
         now = datetime(2026, 5, 1, 12, tzinfo=BERLIN)
         past, started, edited, future = _instances(series)  # 1, 2, 3, 4 May
         with time_machine.travel(now, tick=False):
-            services.task_update(task=started, actor=cast.member, data={"status": Status.IN_PROGRESS})
-            services.task_update(task=edited, actor=cast.member, data={"title": "My own title"})
+            task_update(task=started, actor=cast.member, data={"status": Status.IN_PROGRESS})
+            task_update(task=edited, actor=cast.member, data={"title": "My own title"})
         report = self._update(cast, series, {"title": "Water everything", "priority": 4, "assignee": cast.admin}, now)
         past, started, edited, future = _instances(series)
         assert report["updated"] == 2
@@ -295,16 +353,20 @@ class TestTemplateUpdates:
         assert (started.title, started.priority) == ("Water the plants", 2)
         assert (edited.title, edited.priority, edited.assignee) == ("My own title", 4, cast.admin)
         assert (future.title, future.priority, future.assignee, future.version) == (
-            "Water everything", 4, cast.admin, 2)
+            "Water everything",
+            4,
+            cast.admin,
+            2,
+        )
         with time_machine.travel(datetime(2026, 5, 2, 12, tzinfo=BERLIN), tick=False):
-            services.recurring_process_due()
+            recurring_process_due()
         assert _instances(series)[-1].title == "Water everything"
 
     def test_rule_change_retimes_future_instances_keeping_edited_due_times(self, cast, series):
         now = datetime(2026, 5, 1, 12, tzinfo=BERLIN)
         edited_due = datetime(2026, 5, 3, 18, tzinfo=UTC)
         with time_machine.travel(now, tick=False):
-            services.task_update(task=_instances(series)[2], actor=cast.member, data={"due_at": edited_due})
+            task_update(task=_instances(series)[2], actor=cast.member, data={"due_at": edited_due})
         report = self._update(cast, series, {"rrule": "FREQ=DAILY;BYHOUR=18"}, now)
         assert report == {"template": series.pk, "updated": 3, "deleted": 0}
         due = [t.due_at.astimezone(BERLIN) for t in _instances(series)]
@@ -324,8 +386,9 @@ class TestTemplateUpdates:
 
     def test_invalid_update_writes_nothing(self, cast, series):
         with pytest.raises(ApplicationError) as exc:
-            services.recurring_template_update(template=series, actor=cast.owner,
-                                               data={"title": "x", "until": datetime(2020, 1, 1, tzinfo=UTC)})
+            recurring_template_update(
+                template=series, actor=cast.owner, data={"title": "x", "until": datetime(2020, 1, 1, tzinfo=UTC)}
+            )
         assert "until" in exc.value.fields
         series.refresh_from_db()
         assert series.title == "Water the plants" and not series.apply_pending
@@ -336,30 +399,35 @@ class TestCleanup:
         with time_machine.travel(datetime(2026, 1, 1, 8, tzinfo=BERLIN), tick=False):
             template = make_template(cast, dtstart=datetime(2026, 1, 1, 9, tzinfo=BERLIN))
         with time_machine.travel(datetime(2026, 1, 6, 10, tzinfo=BERLIN), tick=False):
-            services.recurring_process_due()
+            recurring_process_due()
             for task in _instances(template)[:4]:
-                services.task_update(task=task, actor=cast.owner, data={"status": Status.DONE})
-        other = Task.objects.create(project=cast.project, title="not recurring", status=Status.DONE,
-                                    completed_at=datetime(2026, 1, 1, tzinfo=UTC))
-        report = services.recurring_cleanup_completed(now=datetime(2026, 2, 1, tzinfo=UTC),
-                                                      older_than=timedelta(days=7), batch_size=3)
+                task_update(task=task, actor=cast.owner, data={"status": Status.DONE})
+        other = Task.objects.create(
+            project=cast.project,
+            title="not recurring",
+            status=Status.DONE,
+            completed_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+        report = recurring_cleanup_completed(
+            now=datetime(2026, 2, 1, tzinfo=UTC), older_than=timedelta(days=7), batch_size=3
+        )
         assert report == {"deleted": 4}
         assert len(_instances(template)) == 2 and Task.objects.filter(pk=other.pk).exists()
         body = api(cast.viewer).get(f"/api/v1/recurring-tasks/{template.pk}/").json()
         assert (body["instances_cleaned"], body["completed_instances"], body["instances_created"]) == (4, 4, 6)
-        services.task_update(task=_instances(template)[0], actor=cast.owner, data={"status": Status.DONE})
+        task_update(task=_instances(template)[0], actor=cast.owner, data={"status": Status.DONE})
         assert api(cast.viewer).get(f"/api/v1/recurring-tasks/{template.pk}/").json()["completed_instances"] == 5
-        assert services.recurring_cleanup_completed(now=datetime(2026, 2, 1, tzinfo=UTC))["deleted"] == 0
+        assert recurring_cleanup_completed(now=datetime(2026, 2, 1, tzinfo=UTC))["deleted"] == 0
 
 
 def test_recurrence_service_queues_the_periodic_task_on_commit(db, django_capture_on_commit_callbacks):
-    from tasks_app.services import RecurrenceService
+    from tasks_app.recurring.service import RecurrenceService
 
     with django_capture_on_commit_callbacks() as callbacks:
         RecurrenceService.process_recurring_tasks()
     assert len(callbacks) == 1
     assert callbacks[0].args[0] == "recurring.process_recurring_tasks"
-    assert RecurrenceService.process_due is services.recurring_process_due
+    assert RecurrenceService.process_due is recurring_process_due
     assert timezone.now()  # the service's checks are plain functions callable here
 
 
@@ -370,12 +438,14 @@ def test_pending_template_changes_are_swept_if_their_message_was_lost(cast, redi
 
     template = make_template(cast, dtstart=datetime(2030, 1, 1, 8, tzinfo=UTC))
     RecurringTaskTemplate.objects.filter(pk=template.pk).update(
-        apply_pending=True, enqueued_at=timezone.now() - timedelta(minutes=10))
+        apply_pending=True, enqueued_at=timezone.now() - timedelta(minutes=10)
+    )
     report = outbox.sweep()
     assert report["tasks_app.recurring_template_apply"] == 1
     messages = [json.loads(m) for m in redis_clean.lrange("recurring", 0, -1)]
     assert [(m["headers"]["task"], m["headers"]["argsrepr"]) for m in messages] == [
-        ("recurring.update_recurring_task_template", f"[{template.pk}]")]
+        ("recurring.update_recurring_task_template", f"[{template.pk}]")
+    ]
     assert outbox.sweep()["tasks_app.recurring_template_apply"] == 0  # re-stamped: not again at once
 
 
@@ -386,9 +456,20 @@ def test_admin_edits_follow_the_same_rules(cast, client, django_capture_on_commi
     client.force_login(admin_user)
     template = make_template(cast, dtstart=datetime(2030, 1, 1, 8, tzinfo=UTC))
     url = f"/admin/tasks_app/recurringtasktemplate/{template.pk}/change/"
-    form = {"project": cast.project.pk, "title": "Edited in admin", "description": "", "priority": 2,
-            "rrule": "FREQ=WEEKLY", "dtstart_0": "2030-01-01", "dtstart_1": "08:00:00", "timezone": "Europe/Berlin",
-            "mode": "schedule", "lead_time": "00:00:00", "catch_up": "all", "enabled": "on"}
+    form = {
+        "project": cast.project.pk,
+        "title": "Edited in admin",
+        "description": "",
+        "priority": 2,
+        "rrule": "FREQ=WEEKLY",
+        "dtstart_0": "2030-01-01",
+        "dtstart_1": "08:00:00",
+        "timezone": "Europe/Berlin",
+        "mode": "schedule",
+        "lead_time": "00:00:00",
+        "catch_up": "all",
+        "enabled": "on",
+    }
     assert client.post(url, {**form, "rrule": "FREQ=NEVER"}).status_code == 200  # form error, not saved
     template.refresh_from_db()
     assert template.rrule == "FREQ=DAILY" and not template.apply_pending
@@ -397,6 +478,6 @@ def test_admin_edits_follow_the_same_rules(cast, client, django_capture_on_commi
     template.refresh_from_db()
     assert template.apply_pending and template.reschedule_pending and template.next_run_at is None
     assert [c.args[0] for c in callbacks] == ["recurring.update_recurring_task_template"]
-    services.recurring_template_apply(template_id=template.pk, now=datetime(2029, 12, 1, tzinfo=UTC))
+    recurring_template_apply(template_id=template.pk, now=datetime(2029, 12, 1, tzinfo=UTC))
     template.refresh_from_db()
     assert template.next_occurrence_at == datetime(2030, 1, 1, 8, tzinfo=UTC)  # admin times are UTC here

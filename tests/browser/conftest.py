@@ -1,27 +1,25 @@
 import os
-import shutil
-import subprocess
 
 import pytest
 
+from tests.support import debian
+
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _install_chromium():
     """Install Debian's Chromium if it is missing and we may (root with apt-get)."""
-    if os.path.exists(CHROMIUM):
-        return None
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return "Debian's chromium is not installed and this user cannot apt-get install it"
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, capture_output=True, timeout=600)
-    result = subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, capture_output=True,
-                            text=True, timeout=1200)
-    if result.returncode != 0 or not os.path.exists(CHROMIUM):
-        return f"apt-get install chromium failed: {result.stderr[-500:]}"
-    return None
+    return debian.ensure("chromium", binary="chromium", path=CHROMIUM)[1]
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """PostgreSQL restarted under a running worker: tasks fail, retry and finish, with no half-written rows."""
 
-import asyncio
 import concurrent.futures
 import json
 import subprocess
@@ -9,13 +8,14 @@ import sys
 import psycopg
 import pytest
 
-from tests.faults.conftest import ROOT, Stack, wait_until
+from tests.faults.conftest import ROOT, Stack
+from tests.support import wait_until
 
 pytestmark = pytest.mark.faults
 WRITES = 200
 
 SEED = """
-from rest_framework.authtoken.models import Token
+from accounts.services import api_token_create
 from tasks_app.models import Role
 from tasks_app.tests.factories import MembershipFactory, ProjectFactory, TaskFactory, UserFactory
 owner = UserFactory(username="pg-owner")
@@ -29,29 +29,34 @@ seed_schedules()
 sweep = PeriodicTask.objects.get(name="Sweep Pending Side Effects")
 sweep.interval = IntervalSchedule.objects.create(every=2, period=IntervalSchedule.SECONDS)
 sweep.save()
-print(json.dumps({"token": Token.objects.create(user=owner).key, "members": members, "tasks": tasks}))
+print(json.dumps({"token": api_token_create(user=owner, name="faults")[1], "members": members, "tasks": tasks}))
 """
 
 
-class SlowInbox:
-    """SMTP handler that takes 100 ms per message, so the worker is mid-stream when PostgreSQL restarts."""
-
-    def __init__(self, inbox):
-        self.inbox = inbox
-
-    async def handle_DATA(self, server, session, envelope):
-        await asyncio.sleep(0.1)
-        return await self.inbox.handle_DATA(server, session, envelope)
-
-
 def test_postgres_restart_under_running_worker(private_postgres, private_redis, smtp, tmp_path, subprocess_env):
-    smtp._controller.handler = SlowInbox(smtp.inbox)
-    env = dict(subprocess_env, DATABASE_URL=private_postgres.url, TEST_REDIS_URL=private_redis.url,
-               OUTBOX_SWEEP_AFTER_SECONDS="5", TEST_EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-               EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp.port), CONN_MAX_AGE="0")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--run-syncdb", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
-    seeded = subprocess.run([sys.executable, "manage.py", "shell", "-c", "import json\n" + SEED], cwd=ROOT,
-                            env=env, check=True, capture_output=True, text=True, timeout=120)
+    smtp.inbox.delay = 0.1  # 100 ms per message, so the worker is mid-stream when PostgreSQL restarts
+    env = dict(
+        subprocess_env,
+        DATABASE_URL=private_postgres.url,
+        TEST_REDIS_URL=private_redis.url,
+        OUTBOX_SWEEP_AFTER_SECONDS="5",
+        TEST_EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp.port),
+        CONN_MAX_AGE="0",
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--run-syncdb", "-v0"], cwd=ROOT, env=env, check=True, timeout=300
+    )
+    seeded = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", "import json\n" + SEED],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     data = json.loads(seeded.stdout.strip().splitlines()[-1])
 
     stack = Stack(env, tmp_path)
@@ -77,20 +82,22 @@ def test_postgres_restart_under_running_worker(private_postgres, private_redis, 
             try:
                 with psycopg.connect(private_postgres.url.replace("postgres://", "postgresql://")) as conn:
                     return conn.execute(
-                        "SELECT count(*) FROM notifications_notification WHERE email_state = 'sent'").fetchone()[0]
+                        "SELECT count(*) FROM notifications_notification WHERE email_state = 'sent'"
+                    ).fetchone()[0]
             except psycopg.OperationalError:
                 return 0
 
         db.close()
-        wait_until(lambda: sent() >= 20, 60, 0.2, "the worker to be mid-stream")
+        wait_until(lambda: sent() >= 20, "the worker to be mid-stream", timeout=60, step=0.2)
         sent_before = sent()
         private_postgres.restart()  # drops every connection of web and worker
         try:
-            wait_until(lambda: sent() == WRITES, 240, 1.0, "every email after the restart")
+            wait_until(lambda: sent() == WRITES, "every email after the restart", timeout=240, step=1.0)
         except AssertionError:
             with psycopg.connect(private_postgres.url.replace("postgres://", "postgresql://")) as conn:
-                states = conn.execute("SELECT email_state, email_attempts, count(*) FROM "
-                                      "notifications_notification GROUP BY 1, 2").fetchall()
+                states = conn.execute(
+                    "SELECT email_state, email_attempts, count(*) FROM notifications_notification GROUP BY 1, 2"
+                ).fetchall()
             queued = {q: private_redis.client().llen(q) for q in ("notifications", "default")}
             raise AssertionError(f"states {states}; queued {queued}; worker log tail: {stack.log('worker')[-3000:]}")
         assert sent_before < WRITES, "the restart did not happen under load"
@@ -100,13 +107,17 @@ def test_postgres_restart_under_running_worker(private_postgres, private_redis, 
     with psycopg.connect(private_postgres.url.replace("postgres://", "postgresql://")) as conn:
         rows = conn.execute("SELECT email_state, count(*) FROM notifications_notification GROUP BY 1").fetchall()
         comments = conn.execute("SELECT count(*) FROM tasks_app_comment").fetchone()[0]
-        mentions = conn.execute(
-            "SELECT count(*) FROM notifications_notification WHERE kind = 'mentioned'").fetchone()[0]
-        reclaimed = conn.execute(
-            "SELECT count(*) FROM notifications_notification WHERE email_attempts > 1").fetchone()[0]
+        mentions = conn.execute("SELECT count(*) FROM notifications_notification WHERE kind = 'mentioned'").fetchone()[
+            0
+        ]
+        reclaimed = conn.execute("SELECT count(*) FROM notifications_notification WHERE email_attempts > 1").fetchone()[
+            0
+        ]
     assert dict(rows) == {"sent": WRITES}
     assert comments == mentions == WRITES // 2  # no comment without its notification, no extra rows
     ids = [m["Message-ID"] for m in smtp.inbox.messages]
     assert len(set(ids)) == WRITES
-    print(f"\nFAULT postgres-restart: emails {len(set(ids))}/{WRITES}, duplicates {len(ids) - len(set(ids))}, "
-          f"sent before restart {sent_before}, rows claimed again after a failed attempt {reclaimed}")
+    print(
+        f"\nFAULT postgres-restart: emails {len(set(ids))}/{WRITES}, duplicates {len(ids) - len(set(ids))}, "
+        f"sent before restart {sent_before}, rows claimed again after a failed attempt {reclaimed}"
+    )

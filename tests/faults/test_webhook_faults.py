@@ -6,8 +6,9 @@ import time
 import pytest
 from django.db import transaction
 
+from core.schedules import seed_schedules
 from tasks_app.tests.factories import ProjectFactory
-from tests.faults.conftest import HitReceiver, set_intervals, wait_until
+from tests.support import Receiver, wait_until
 from webhooks import signing
 from webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from webhooks.services import trigger_webhook
@@ -17,8 +18,11 @@ pytestmark = pytest.mark.faults
 
 def _subscriptions(project, url, n):
     WebhookSubscription.objects.bulk_create(
-        [WebhookSubscription(project=project, url=url, events=["task.created"], secret=signing.generate_secret())
-         for _ in range(n)])
+        [
+            WebhookSubscription(project=project, url=url, events=["task.created"], secret=signing.generate_secret())
+            for _ in range(n)
+        ]
+    )
 
 
 def _trigger(project, events):
@@ -34,19 +38,19 @@ def test_worker_sigkilled_during_1000_deliveries_loses_none(local_stack):
     n = 1000
     # 100 ms per request and 10 in flight per batch (4 batches at once): ~3 s of sending, so the kill
     # lands mid-stream.
-    receiver = HitReceiver(delay=0.1)
-    local_stack.env.update(WEBHOOK_LEASE_SECONDS="8", WEBHOOK_CONCURRENCY="10")
+    receiver = Receiver(delay=0.1)
+    # Shipped timings (no lease, sweep or schedule shortened); 10 requests in flight per batch instead of 25
+    # only so the kill lands mid-stream.
+    local_stack.env.update(WEBHOOK_CONCURRENCY="10")
     project = ProjectFactory()
-    _subscriptions(project, receiver.url, n)
-    # Both recovery paths run: the retry scan re-queues lapsed leases in batches of 100, the sweep one
-    # message per row.
-    set_intervals({"Sweep Pending Side Effects": 5, "Retry Failed Webhooks": 1})
+    _subscriptions(project, receiver.url(), n)
+    seed_schedules()
     started = time.monotonic()
     try:
         local_stack.worker("worker", queues="default,webhooks", concurrency=4)
         ids = _trigger(project, 1)  # one event, 1,000 subscriptions: 1,000 deliveries in 10 messages
         assert len(ids) == n
-        wait_until(lambda: receiver.unique() >= 250, 60, 0.02, "the worker to be mid-stream")
+        wait_until(lambda: receiver.unique() >= 250, "the worker to be mid-stream", timeout=60, step=0.02)
         local_stack.kill("worker")  # SIGKILL to the process group: no ack, no cleanup, leases held
         killed_at = time.monotonic()
         receiver.delay = 0  # the slow receiver was only there to catch the worker mid-stream
@@ -54,10 +58,16 @@ def test_worker_sigkilled_during_1000_deliveries_loses_none(local_stack):
         in_doubt = WebhookDelivery.objects.filter(state=DeliveryState.PENDING).count()
 
         local_stack.worker("worker2", queues="default,webhooks", concurrency=4)
-        local_stack.beat()  # the sweep re-publishes unsent rows; claims succeed once the dead worker's leases lapse
-        wait_until(lambda: not WebhookDelivery.objects.exclude(state=DeliveryState.DELIVERED).exists(), 75, 0.5,
-                   "every delivery to be delivered")
-        wait_until(lambda: receiver.unique() >= n, 10, 0.1, "the receiver to have seen every webhook-id")
+        # worker2's heartbeat declares the dead worker's holder dead (a TTL after its last beat, and once
+        # worker2 has itself beaten for a TTL) and queues a sweep that re-publishes what it held.
+        local_stack.beat()
+        wait_until(
+            lambda: not WebhookDelivery.objects.exclude(state=DeliveryState.DELIVERED).exists(),
+            "every delivery to be delivered",
+            timeout=75,
+            step=0.5,
+        )
+        wait_until(lambda: receiver.unique() >= n, "the receiver to have seen every webhook-id", timeout=10, step=0.1)
         elapsed, recovery = time.monotonic() - started, time.monotonic() - killed_at
     finally:
         receiver.close()
@@ -70,9 +80,12 @@ def test_worker_sigkilled_during_1000_deliveries_loses_none(local_stack):
     duplicates = total - n
     # Every duplicate is a re-send of a known id, so a receiver deduplicating on webhook-id sees each once.
     assert sorted(receiver.hits.values())[-1] <= 2
-    print(f"\nFAULT worker-sigkill-webhooks: 1 event x {n} subscriptions, killed after {seen_at_kill} ids seen "
-          f"({in_doubt} pending), lost 0/{n}, receiver hits {total}, duplicates {duplicates}/{n} "
-          f"(all share a webhook-id), all delivered {recovery:.1f}s after the kill, {elapsed:.1f}s")
+    print(
+        f"\nFAULT worker-sigkill-webhooks: 1 event x {n} subscriptions, killed after {seen_at_kill} ids seen "
+        f"({in_doubt} pending), lost 0/{n}, receiver hits {total}, duplicates {duplicates}/{n} "
+        f"(all share a webhook-id), all delivered {recovery:.1f}s after the kill (a new worker started after "
+        f"the kill; shipped timings), {elapsed:.1f}s"
+    )
 
 
 def _failures_for(webhook_id):
@@ -93,22 +106,27 @@ def test_receiver_failing_half_its_requests_gets_every_delivery_with_reasons(loc
     subs, events = 100, 2
     n = subs * events
 
-    def answer(webhook_id, attempt):
+    def answer(request):
+        webhook_id, attempt = request["webhook_id"], request["n"]
         if attempt > _failures_for(webhook_id):
             return 200, 0
         # Alternate the failure kind per id: 500, or no answer within the 1 s client timeout.
         return (500, 0) if _fails_with_500(webhook_id, attempt) else (200, 2.0)
 
-    receiver = HitReceiver(answer=answer)
+    receiver = Receiver(answer=answer)
     local_stack.env.update(WEBHOOK_RETRY_SCHEDULE="1,1,1,1", WEBHOOK_RETRY_JITTER="0", WEBHOOK_TIMEOUT_SECONDS="1")
     project = ProjectFactory()
-    _subscriptions(project, receiver.url, subs)
+    _subscriptions(project, receiver.url(), subs)
     started = time.monotonic()
     try:
         local_stack.worker("worker", queues="default,webhooks", concurrency=4)
         _trigger(project, events)
-        wait_until(lambda: not WebhookDelivery.objects.exclude(state=DeliveryState.DELIVERED).exists(), 75, 0.5,
-                   "every delivery to succeed")
+        wait_until(
+            lambda: not WebhookDelivery.objects.exclude(state=DeliveryState.DELIVERED).exists(),
+            "every delivery to succeed",
+            timeout=75,
+            step=0.5,
+        )
         elapsed = time.monotonic() - started
     finally:
         receiver.close()
@@ -133,6 +151,8 @@ def test_receiver_failing_half_its_requests_gets_every_delivery_with_reasons(loc
     failed = WebhookAttempt.objects.filter(success=False).count()
     assert total == WebhookAttempt.objects.count() == n + failed  # every request has its recorded attempt
     assert 0.35 < failed / total < 0.65  # the receiver really failed about half its requests
-    print(f"\nFAULT flaky-receiver: delivered {n}/{n}, requests {total}, failed {failed} "
-          f"({', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))}), max attempts "
-          f"{max(d.attempts for d in deliveries)}, {elapsed:.1f}s")
+    print(
+        f"\nFAULT flaky-receiver: delivered {n}/{n}, requests {total}, failed {failed} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))}), max attempts "
+        f"{max(d.attempts for d in deliveries)}, {elapsed:.1f}s"
+    )

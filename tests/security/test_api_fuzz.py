@@ -15,7 +15,8 @@ import time
 import pytest
 import schemathesis
 from django.db import transaction
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
@@ -26,8 +27,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 # (random ids, own ids) x positive, plus negative with own ids: cases per operation = 3 * EXAMPLES at most.
 # Derandomized so CI replays the same cases; FUZZ_RANDOM=1 (and a larger FUZZ_EXAMPLES) explores new ones.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
@@ -77,8 +83,13 @@ def test_every_operation_survives_generated_requests(api_schema, world, no_inter
     def run(operation, mode, path_parameters):
         strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
 
-        @hsettings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
-                   suppress_health_check=list(HealthCheck))
+        @hsettings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=DERANDOMIZE,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=strategy)
         def one(case):
             stats["cases"] += 1
@@ -90,8 +101,11 @@ def test_every_operation_survives_generated_requests(api_schema, world, no_inter
                 # Collect every failure instead of raising: shrinking would only slow the run down.
                 except (Exception, BaseExceptionGroup) as exc:
                     titles = sorted({getattr(f, "title", type(f).__name__) for f in getattr(exc, "exceptions", [exc])})
-                    failures.append(f"{operation.label} [{mode.value}] -> {response.status_code} {titles} "
-                                    f"query={case.query!r} body={case.body!r}"[:600] + f": {response.text[:300]}")
+                    failures.append(
+                        f"{operation.label} [{mode.value}] -> {response.status_code} {titles} "
+                        f"query={case.query!r} body={case.body!r}"[:600]
+                        + f": {response.text[:300]}"
+                    )
                 transaction.set_rollback(True)
 
         try:
@@ -110,8 +124,10 @@ def test_every_operation_survives_generated_requests(api_schema, world, no_inter
         stats["operations"] += 1
 
     elapsed = time.monotonic() - started
-    print(f"\nschemathesis: {stats['cases']} cases over {stats['operations']} operations in {elapsed:.1f}s; "
-          f"status classes {dict(sorted(statuses.items()))}; failures {len(failures)}")
+    print(
+        f"\nschemathesis: {stats['cases']} cases over {stats['operations']} operations in {elapsed:.1f}s; "
+        f"status classes {dict(sorted(statuses.items()))}; failures {len(failures)}"
+    )
     assert stats["operations"] == len(operations) >= 60
     assert stats["cases"] >= 1000
     assert not failures, "\n".join(failures)

@@ -1,7 +1,9 @@
+from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.serializers import InputSerializer
 from tasks_app.selectors import project_list
 from webhooks.models import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
@@ -14,8 +16,20 @@ class SubscriptionListQuerySerializer(serializers.Serializer):
 class SubscriptionOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookSubscription
-        fields = ["id", "project", "url", "events", "is_active", "description", "consecutive_failures",
-                  "disabled_at", "disabled_reason", "previous_secret_expires_at", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "project",
+            "url",
+            "events",
+            "is_active",
+            "description",
+            "consecutive_failures",
+            "disabled_at",
+            "disabled_reason",
+            "previous_secret_expires_at",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class SubscriptionWithSecretSerializer(SubscriptionOutputSerializer):
@@ -34,12 +48,20 @@ class _ProjectField(serializers.PrimaryKeyRelatedField):
         return project_list(user=self.context["request"].user)
 
 
-class SubscriptionInputSerializer(serializers.Serializer):
+class SubscriptionInputSerializer(InputSerializer):
     project = _ProjectField()
-    url = serializers.CharField(max_length=2000)
-    events = serializers.ListField(child=serializers.ChoiceField(choices=Event.choices), allow_empty=False,
-                                   max_length=len(Event.values))
-    description = serializers.CharField(max_length=500, allow_blank=True, required=False)
+    url = serializers.CharField(
+        max_length=2000,
+        validators=[
+            RegexValidator(
+                r"^[hH][tT][tT][pP][sS]?://[^/?#@\s\x00]+[^\x00]*$", "An http(s) URL with a host.", code="scheme"
+            )
+        ],
+    )
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=Event.choices), allow_empty=False, max_length=len(Event.values)
+    )
+    description = serializers.CharField(max_length=500, allow_blank=True, required=False, trim_whitespace=False)
     is_active = serializers.BooleanField(required=False)
 
 
@@ -47,9 +69,10 @@ class SubscriptionUpdateSerializer(SubscriptionInputSerializer):
     project = None
 
 
-class RotateSecretInputSerializer(serializers.Serializer):
-    grace_period_hours = serializers.FloatField(min_value=0, max_value=168, required=False,
-                                                help_text="How long the old secret keeps signing (default 24).")
+class RotateSecretInputSerializer(InputSerializer):
+    grace_period_hours = serializers.FloatField(
+        min_value=0, max_value=168, required=False, help_text="How long the old secret keeps signing (default 24)."
+    )
 
 
 class AttemptSerializer(serializers.ModelSerializer):
@@ -61,8 +84,21 @@ class AttemptSerializer(serializers.ModelSerializer):
 class DeliveryOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookDelivery
-        fields = ["id", "subscription", "event_type", "webhook_id", "state", "attempts", "next_attempt_at",
-                  "last_status_code", "last_error", "delivered_at", "finished_at", "redelivery_of", "created_at"]
+        fields = [
+            "id",
+            "subscription",
+            "event_type",
+            "webhook_id",
+            "state",
+            "attempts",
+            "next_attempt_at",
+            "last_status_code",
+            "last_error",
+            "delivered_at",
+            "finished_at",
+            "redelivery_of",
+            "created_at",
+        ]
 
 
 class DeliveryDetailSerializer(DeliveryOutputSerializer):

@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
+from core.routers import Router
 from webhooks.api import views
 
-router = SimpleRouter()
+router = Router()
 router.register("webhooks", views.WebhookSubscriptionViewSet, basename="webhook")
 router.register(r"webhooks/(?P<webhook_pk>\d+)/deliveries", views.WebhookDeliveryViewSet, basename="webhook-delivery")
 

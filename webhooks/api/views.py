@@ -6,12 +6,14 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.api import LocationOnCreateMixin
+from core.conditional import ConditionalMixin
 from webhooks import selectors, services
 from webhooks.api import serializers as s
 from webhooks.models import DeliveryState, WebhookDelivery, WebhookSubscription
 
 WEBHOOK_PK = OpenApiParameter("webhook_pk", OpenApiTypes.INT, OpenApiParameter.PATH)
-PROJECT_FILTER = OpenApiParameter("project", OpenApiTypes.INT, OpenApiParameter.QUERY)
+PROJECT_FILTER = s.SubscriptionListQuerySerializer
 
 
 def _with_secret(sub, secret, code=status.HTTP_200_OK):
@@ -19,7 +21,7 @@ def _with_secret(sub, secret, code=status.HTTP_200_OK):
 
 
 @extend_schema_view(list=extend_schema(parameters=[PROJECT_FILTER]))
-class WebhookSubscriptionViewSet(viewsets.GenericViewSet):
+class WebhookSubscriptionViewSet(ConditionalMixin, LocationOnCreateMixin, viewsets.GenericViewSet):
     queryset = WebhookSubscription.objects.none()
     serializer_class = s.SubscriptionOutputSerializer
     filter_backends = []
@@ -71,7 +73,8 @@ class WebhookSubscriptionViewSet(viewsets.GenericViewSet):
         data = s.RotateSecretInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         sub, secret = services.subscription_rotate_secret(
-            subscription=sub, actor=request.user, grace_hours=data.validated_data.get("grace_period_hours"))
+            subscription=sub, actor=request.user, grace_hours=data.validated_data.get("grace_period_hours")
+        )
         return _with_secret(sub, secret)
 
     @extend_schema(request=None, responses={202: s.DeliveryOutputSerializer})
@@ -82,15 +85,17 @@ class WebhookSubscriptionViewSet(viewsets.GenericViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[
-        WEBHOOK_PK,
-        OpenApiParameter("state", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=DeliveryState.values),
-        OpenApiParameter("event_type", OpenApiTypes.STR, OpenApiParameter.QUERY),
-    ]),
+    list=extend_schema(
+        parameters=[
+            WEBHOOK_PK,
+            OpenApiParameter("state", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=DeliveryState.values),
+            OpenApiParameter("event_type", OpenApiTypes.STR, OpenApiParameter.QUERY),
+        ]
+    ),
     retrieve=extend_schema(parameters=[WEBHOOK_PK], responses=s.DeliveryDetailSerializer),
     redeliver=extend_schema(parameters=[WEBHOOK_PK], request=None, responses={202: s.DeliveryOutputSerializer}),
 )
-class WebhookDeliveryViewSet(viewsets.GenericViewSet):
+class WebhookDeliveryViewSet(ConditionalMixin, viewsets.GenericViewSet):
     queryset = WebhookDelivery.objects.none()
     serializer_class = s.DeliveryOutputSerializer
     filter_backends = []

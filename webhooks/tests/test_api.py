@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.support.api import api_error_fields, api_errors
 from webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from webhooks.tests.factories import DeliveryFactory, SubscriptionFactory
 
@@ -12,8 +13,9 @@ URL = "http://127.0.0.1:9/hook"
 
 
 def _create(client, project, **extra):
-    return client.post("/api/v1/webhooks/", {"project": project.pk, "url": URL, "events": ["task.created"],
-                                             **extra}, format="json")
+    return client.post(
+        "/api/v1/webhooks/", {"project": project.pk, "url": URL, "events": ["task.created"], **extra}, format="json"
+    )
 
 
 class TestSubscriptions:
@@ -54,7 +56,7 @@ class TestSubscriptions:
         d = DeliveryFactory(subscription=sub, state=DeliveryState.DELIVERED)
         client = api(cast.outsider)
         r = _create(client, cast.project)
-        assert r.status_code == 400 and "project" in r.json()
+        assert r.status_code == 400 and "project" in api_errors(r)
         base = f"/api/v1/webhooks/{sub.pk}/"
         assert client.get(base).status_code == 404
         assert client.patch(base, {"description": "x"}, format="json").status_code == 404
@@ -79,27 +81,31 @@ class TestSubscriptions:
     @pytest.mark.parametrize("value", ["3356614784361393815552", "abc", "0"])
     def test_project_filter_out_of_range_or_garbage_is_400(self, cast, api, value):
         r = api(cast.admin).get(f"/api/v1/webhooks/?project={value}")  # the huge id used to be a 500 (overflow)
-        assert r.status_code == 400 and "project" in r.json()
+        assert r.status_code == 400 and "project" in api_errors(r)
 
     def test_anonymous_is_401(self, api):
         assert api().get("/api/v1/webhooks/").status_code == 401
 
     def test_validation_errors_are_field_level(self, cast, api):
         client = api(cast.owner)
-        r = client.post("/api/v1/webhooks/", {"project": cast.project.pk, "url": "", "events": ["task.exploded"]},
-                        format="json")
-        assert r.status_code == 400 and {"url", "events"} <= set(r.json())
+        r = client.post(
+            "/api/v1/webhooks/", {"project": cast.project.pk, "url": "", "events": ["task.exploded"]}, format="json"
+        )
+        assert r.status_code == 400 and {"url", "events"} <= api_error_fields(r)
         r = client.post("/api/v1/webhooks/", {"project": cast.project.pk, "url": URL, "events": []}, format="json")
-        assert r.status_code == 400 and "events" in r.json()
+        assert r.status_code == 400 and "events" in api_errors(r)
         r = client.post("/api/v1/webhooks/", {"url": URL, "events": "task.created"}, format="json")
-        assert r.status_code == 400 and {"project", "events"} <= set(r.json())
+        assert r.status_code == 400 and {"project", "events"} <= api_error_fields(r)
         assert not WebhookSubscription.objects.exists()
 
     def test_update_and_delete(self, cast, api):
         client = api(cast.admin)
         sub = SubscriptionFactory(project=cast.project, consecutive_failures=3, is_active=False)
-        r = client.patch(f"/api/v1/webhooks/{sub.pk}/", {"events": ["task.updated", "task.created"],
-                                                        "is_active": True}, format="json")
+        r = client.patch(
+            f"/api/v1/webhooks/{sub.pk}/",
+            {"events": ["task.updated", "task.created"], "is_active": True},
+            format="json",
+        )
         assert r.status_code == 200 and r.json()["events"] == ["task.created", "task.updated"]
         sub.refresh_from_db()
         assert sub.is_active and sub.consecutive_failures == 0
@@ -116,13 +122,11 @@ class TestSubscriptions:
         expected = timezone.now() + timedelta(hours=24)
         assert abs((sub.previous_secret_expires_at - expected).total_seconds()) < 60
         assert sub.signing_secrets() == [sub.secret, old]
-        r = api(cast.owner).post(f"/api/v1/webhooks/{sub.pk}/rotate-secret/", {"grace_period_hours": 0},
-                                 format="json")
+        r = api(cast.owner).post(f"/api/v1/webhooks/{sub.pk}/rotate-secret/", {"grace_period_hours": 0}, format="json")
         sub.refresh_from_db()
         assert r.status_code == 200 and sub.signing_secrets() == [sub.secret]
-        r = api(cast.owner).post(f"/api/v1/webhooks/{sub.pk}/rotate-secret/", {"grace_period_hours": -1},
-                                 format="json")
-        assert r.status_code == 400 and "grace_period_hours" in r.json()
+        r = api(cast.owner).post(f"/api/v1/webhooks/{sub.pk}/rotate-secret/", {"grace_period_hours": -1}, format="json")
+        assert r.status_code == 400 and "grace_period_hours" in api_errors(r)
 
     def test_ping_queues_a_test_event(self, cast, api):
         sub = SubscriptionFactory(project=cast.project, events=["task.created"])
@@ -147,18 +151,27 @@ class TestDeliveryLog:
         r = client.get(f"/api/v1/webhooks/{sub.pk}/deliveries/?state=failed")
         assert r.json()["count"] == 2 and {d["state"] for d in r.json()["results"]} == {"failed"}
         r = client.get(f"/api/v1/webhooks/{sub.pk}/deliveries/?state=bogus")
-        assert r.status_code == 400 and "state" in r.json()
+        assert r.status_code == 400 and "state" in api_errors(r)
 
     def test_detail_shows_attempts_with_truncated_body(self, cast, api):
         d = DeliveryFactory(subscription=SubscriptionFactory(project=cast.project), attempts=2)
-        WebhookAttempt.objects.create(delivery=d, attempt=1, started_at=timezone.now(), status_code=500,
-                                      error_class="HTTP 500", response_body="boom", duration_ms=12)
+        WebhookAttempt.objects.create(
+            delivery=d,
+            attempt=1,
+            started_at=timezone.now(),
+            status_code=500,
+            error_class="HTTP 500",
+            response_body="boom",
+            duration_ms=12,
+        )
         WebhookAttempt.objects.create(delivery=d, attempt=2, started_at=timezone.now(), error_class="ConnectError")
         r = api(cast.admin).get(f"/api/v1/webhooks/{d.subscription_id}/deliveries/{d.pk}/")
         assert r.status_code == 200
         log = r.json()["attempt_log"]
         assert [(a["attempt"], a["status_code"], a["error_class"]) for a in log] == [
-            (1, 500, "HTTP 500"), (2, None, "ConnectError")]
+            (1, 500, "HTTP 500"),
+            (2, None, "ConnectError"),
+        ]
         assert log[0]["response_body"] == "boom" and r.json()["payload"]["type"] == "task.created"
 
     def test_delivery_of_another_subscription_is_404(self, cast, api):
@@ -172,6 +185,10 @@ class TestDeliveryLog:
         assert r.status_code == 202
         copy = WebhookDelivery.objects.get(pk=r.json()["id"])
         assert (copy.webhook_id, copy.body, copy.redelivery_of_id, copy.state) == (
-            d.webhook_id, d.body, d.pk, DeliveryState.PENDING)
+            d.webhook_id,
+            d.body,
+            d.pk,
+            DeliveryState.PENDING,
+        )
         again = api(cast.owner).post(f"/api/v1/webhooks/{d.subscription_id}/deliveries/{copy.pk}/redeliver/")
         assert again.status_code == 409

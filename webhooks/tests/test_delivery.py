@@ -1,8 +1,8 @@
 """deliver_webhook's task body against real HTTP receivers on 127.0.0.1 (no worker needed here)."""
 
+import base64
 import hashlib
 import hmac
-import base64
 import json
 import time
 from datetime import timedelta
@@ -12,9 +12,10 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from tasks_app import services as task_services
+from tasks_app.services.comments import comment_create
+from tasks_app.services.tasks import task_create, task_delete, task_update
 from tasks_app.tests.factories import ProjectFactory, TaskFactory
-from webhooks import services, signing
+from webhooks import delivery, services, signing
 from webhooks.models import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from webhooks.tasks import cleanup_old_webhook_deliveries, deliver_webhook, retry_failed_webhooks
 from webhooks.tests.factories import DeliveryFactory, SubscriptionFactory
@@ -47,7 +48,8 @@ def test_delivered_request_verifies_with_standardwebhooks(receiver):
     assert (attempt.attempt, attempt.status_code, attempt.success, attempt.response_body) == (1, 200, True, "ok")
 
 
-def test_failure_records_attempt_and_retry_keeps_webhook_id_with_fresh_timestamp(receiver, fast_retries):
+def test_failure_records_attempt_and_retry_keeps_webhook_id_with_fresh_timestamp(receiver, settings):
+    settings.WEBHOOK_RETRY_SCHEDULE, settings.WEBHOOK_RETRY_JITTER = (30, 30), 0
     sub = SubscriptionFactory(url=receiver.url())
     d = DeliveryFactory(subscription=sub)
     receiver.respond((500, {}, "x" * 5000))
@@ -55,13 +57,14 @@ def test_failure_records_attempt_and_retry_keeps_webhook_id_with_fresh_timestamp
     assert deliver_webhook([d.pk])["retrying"] == 1
     d.refresh_from_db()
     assert d.state == DeliveryState.PENDING and d.attempts == 1 and d.last_status_code == 500
-    assert before + timedelta(seconds=1.2) <= d.next_attempt_at <= timezone.now() + timedelta(seconds=1.2)
+    assert before + timedelta(seconds=30) <= d.next_attempt_at <= timezone.now() + timedelta(seconds=30)
     attempt = d.attempt_log.get()
     assert attempt.status_code == 500 and attempt.error_class == "HTTP 500" and not attempt.success
     assert len(attempt.response_body) == 1024  # truncated
     # A duplicate message before the retry is due sends nothing.
     assert deliver_webhook([d.pk])["retrying"] == 0 and len(receiver.requests) == 1
-    time.sleep(1.3)
+    time.sleep(1.1)  # webhook-timestamp has whole seconds: the retry's is a later one
+    WebhookDelivery.objects.filter(pk=d.pk).update(next_attempt_at=timezone.now())  # the retry is due
     assert deliver_webhook([d.pk])["delivered"] == 1
     first, second = receiver.requests
     assert first["headers"]["webhook-id"] == second["headers"]["webhook-id"] == d.webhook_id
@@ -80,7 +83,7 @@ def test_delivered_delivery_is_not_resent_by_a_duplicate_message(receiver):
 
 def test_leased_delivery_is_not_sent_twice(receiver):
     d = DeliveryFactory(subscription=SubscriptionFactory(url=receiver.url()))
-    assert [r.pk for r in services.claim(delivery_ids=[d.pk])] == [d.pk]
+    assert [r.pk for r in delivery.claim(delivery_ids=[d.pk])] == [d.pk]
     assert deliver_webhook([d.pk])["delivered"] == 0 and receiver.requests == []
 
 
@@ -126,10 +129,10 @@ def test_retry_after_is_ignored_for_other_statuses(receiver, fast_retries):
 
 
 def test_default_schedule_with_jitter():
-    delays = [services.retry_delay(attempt=n) for n in range(1, 11)]
+    delays = [delivery.retry_delay(attempt=n) for n in range(1, 11)]
     base = [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
     assert delays[-1] is None
-    for delay, b in zip(delays, base):
+    for delay, b in zip(delays, base, strict=False):
         assert 0.9 * b <= delay <= 1.1 * b
 
 
@@ -178,10 +181,18 @@ def test_rotation_signs_with_both_secrets_during_grace(receiver, cast):
     assert len(req["headers"]["webhook-signature"].split(" ")) == 2
     verify(old, req)
     verify(sub.secret, req)
+    # The body-only header covers the grace period too: current secret first, then the old one.
+    body_macs = [
+        "sha256=" + hmac.new(base64.b64decode(secret), req["body"], hashlib.sha256).hexdigest()
+        for secret in (sub.secret, old)
+    ]
+    assert req["headers"]["X-Webhook-Signature-256"].split(" ") == body_macs
     WebhookSubscription.objects.filter(pk=sub.pk).update(previous_secret_expires_at=timezone.now())
     deliver_webhook([DeliveryFactory(subscription=sub).pk])
     req = receiver.requests[1]
     assert len(req["headers"]["webhook-signature"].split(" ")) == 1
+    mac = hmac.new(base64.b64decode(sub.secret), req["body"], hashlib.sha256).hexdigest()
+    assert req["headers"]["X-Webhook-Signature-256"] == f"sha256={mac}"
     with pytest.raises(WebhookVerificationError):
         verify(old, req)
 
@@ -208,8 +219,9 @@ def test_retry_scan_queues_due_deliveries_once(redis_clean):
     due = DeliveryFactory(subscription=sub, attempts=1, next_attempt_at=timezone.now() - timedelta(seconds=1))
     DeliveryFactory(subscription=sub, attempts=1, next_attempt_at=timezone.now() + timedelta(hours=1))
     DeliveryFactory(subscription=sub, attempts=0)  # first attempt: the outbox sweep's job
-    DeliveryFactory(subscription=sub, attempts=1, state=DeliveryState.DELIVERED,
-                    next_attempt_at=timezone.now() - timedelta(hours=1))
+    DeliveryFactory(
+        subscription=sub, attempts=1, state=DeliveryState.DELIVERED, next_attempt_at=timezone.now() - timedelta(hours=1)
+    )
     assert retry_failed_webhooks() == {"queued": 1}
     due.refresh_from_db()
     assert due.enqueued_at is not None
@@ -256,8 +268,10 @@ def test_outbox_sweep_leaves_rows_under_a_live_lease(redis_clean):
 def test_cleanup_deletes_old_finished_deliveries_in_batches():
     old = timezone.now() - timedelta(days=31)
     sub = SubscriptionFactory()
-    doomed = [DeliveryFactory(subscription=sub, state=s, finished_at=old)
-              for s in (DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.DELIVERED)]
+    doomed = [
+        DeliveryFactory(subscription=sub, state=s, finished_at=old)
+        for s in (DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.DELIVERED)
+    ]
     WebhookAttempt.objects.create(delivery=doomed[0], attempt=1, started_at=old)
     kept = [
         DeliveryFactory(subscription=sub, state=DeliveryState.DELIVERED, finished_at=timezone.now()),
@@ -276,8 +290,8 @@ class TestEvents:
         SubscriptionFactory(project=cast.project, events=[Event.COMMENT_CREATED])
         SubscriptionFactory(project=cast.project, is_active=False)
         SubscriptionFactory(project=ProjectFactory())
-        task = task_services.task_create(actor=cast.owner, project=cast.project, title="Launch")
-        task_services.task_update(task=task, actor=cast.owner, data={"title": "Launch v2", "priority": 4})
+        task = task_create(actor=cast.owner, project=cast.project, title="Launch")
+        task_update(task=task, actor=cast.owner, data={"title": "Launch v2", "priority": 4})
         created, updated = WebhookDelivery.objects.order_by("id")
         assert {created.subscription_id, updated.subscription_id} == {wanted.pk}
         c, u = json.loads(created.body), json.loads(updated.body)
@@ -289,16 +303,16 @@ class TestEvents:
     def test_rolled_back_change_writes_no_delivery(self, cast):
         SubscriptionFactory(project=cast.project)
         with pytest.raises(RuntimeError), transaction.atomic():
-            task_services.task_create(actor=cast.owner, project=cast.project, title="x")
+            task_create(actor=cast.owner, project=cast.project, title="x")
             raise RuntimeError
         assert not WebhookDelivery.objects.exists()
 
     def test_assign_complete_comment_delete_events(self, cast):
         SubscriptionFactory(project=cast.project)
         task = TaskFactory(project=cast.project)
-        task_services.task_update(task=task, actor=cast.owner, data={"assignee": cast.member, "status": "done"})
-        task_services.comment_create(task=task, actor=cast.owner, body="hi")
-        task_services.task_delete(task=task, actor=cast.owner)
+        task_update(task=task, actor=cast.owner, data={"assignee": cast.member, "status": "done"})
+        comment_create(task=task, actor=cast.owner, body="hi")
+        task_delete(task=task, actor=cast.owner)
         types = list(WebhookDelivery.objects.order_by("id").values_list("event_type", flat=True))
         assert types == ["task.updated", "task.assigned", "task.completed", "comment.created", "task.deleted"]
         deleted = json.loads(WebhookDelivery.objects.get(event_type="task.deleted").body)
@@ -309,8 +323,9 @@ class TestEvents:
         for _ in range(5):
             SubscriptionFactory(project=cast.project, events=[Event.TASK_CREATED])
         with django_capture_on_commit_callbacks() as callbacks:
-            ids = services.WebhookService.trigger_webhook(project_id=cast.project.pk, event_type="task.created",
-                                                          data={"task": {"id": 1}})
+            ids = services.WebhookService.trigger_webhook(
+                project_id=cast.project.pk, event_type="task.created", data={"task": {"id": 1}}
+            )
         assert len(ids) == 5 and len(callbacks) == 3
         bodies = set(WebhookDelivery.objects.values_list("body", flat=True))
         assert len(bodies) == 1

@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tasks_app import services as task_services
 from tasks_app.models import Task
+from tasks_app.recurring.engine import recurring_process_due
 from tasks_app.tests.recurring_helpers import make_template
 from webhooks.models import WebhookDelivery
 from webhooks.tests.factories import SubscriptionFactory
@@ -18,13 +18,14 @@ def _due_templates(cast, n):
     # The first occurrence is in an hour, and a day of lead time makes its instance due now.
     start = timezone.now().replace(microsecond=0) + timedelta(hours=1)
     for i in range(n):
-        make_template(cast, title=f"Daily {i}", rrule="FREQ=DAILY", timezone="UTC", dtstart=start,
-                      lead_time=timedelta(days=1))
+        make_template(
+            cast, title=f"Daily {i}", rrule="FREQ=DAILY", timezone="UTC", dtstart=start, lead_time=timedelta(days=1)
+        )
 
 
 def _tick():
     with CaptureQueriesContext(connection) as ctx:
-        task_services.recurring_process_due(now=timezone.now())
+        recurring_process_due(now=timezone.now())
     return len([q for q in ctx.captured_queries if "webhooks_" in q["sql"]])
 
 

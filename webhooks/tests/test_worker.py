@@ -1,25 +1,25 @@
 """End to end through a real Celery worker over Redis and real receivers on 127.0.0.1."""
 
-import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from tests.support import wait_until
 from webhooks.models import DeliveryState, WebhookDelivery
 from webhooks.services import WebhookService
-from core.testing import wait_until
 
 pytestmark = pytest.mark.worker
 
 
-
-
 def test_event_retry_redeliver_ping_and_retry_scan(start_celery_worker, cast, api, receiver, fast_retries):
     client = api(cast.owner)
-    created = client.post("/api/v1/webhooks/", {"project": cast.project.pk, "url": receiver.url(),
-                                                "events": ["task.created", "task.updated"]}, format="json").json()
+    created = client.post(
+        "/api/v1/webhooks/",
+        {"project": cast.project.pk, "url": receiver.url(), "events": ["task.created", "task.updated"]},
+        format="json",
+    ).json()
     hook = Webhook(created["secret"])
     receiver.respond((503, {}, "busy"))
     with start_celery_worker(queues=["webhooks"]):
@@ -47,16 +47,20 @@ def test_event_retry_redeliver_ping_and_retry_scan(start_celery_worker, cast, ap
         receiver.respond((429, {"Retry-After": "3600"}, ""))
         client.patch(f"/api/v1/tasks/{task['id']}/", {"title": "Ship it"}, format="json")
         receiver.wait_for(5)
-        updated = wait_until(lambda: WebhookDelivery.objects.filter(event_type="task.updated", attempts=1).first(),
-                             what="the failed task.updated attempt")
+        updated = wait_until(
+            lambda: WebhookDelivery.objects.filter(event_type="task.updated", attempts=1).first(),
+            what="the failed task.updated attempt",
+        )
         assert updated.next_attempt_at > timezone.now() + timedelta(minutes=59)
         WebhookDelivery.objects.filter(pk=updated.pk).update(next_attempt_at=timezone.now())
         WebhookService.retry_failed_deliveries()
         retried = receiver.wait_for(6)[5]
         assert retried["headers"]["webhook-id"] == updated.webhook_id
         assert hook.verify(retried["body"], retried["headers"])["data"]["changes"] == {"title": ["Ship", "Ship it"]}
-        wait_until(lambda: WebhookDelivery.objects.filter(pk=updated.pk, state=DeliveryState.DELIVERED).exists(),
-                   what="retried delivery")
+        wait_until(
+            lambda: WebhookDelivery.objects.filter(pk=updated.pk, state=DeliveryState.DELIVERED).exists(),
+            what="retried delivery",
+        )
     assert len(receiver.requests) == 6
     # Task messages and results carry ids and counts only: never the secret or the body.
     from django_celery_results.models import TaskResult

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Run Celery beat with the database scheduler. Run exactly one beat per deployment."
+    help = "Run Celery beat with the database scheduler. Several may run: a database lock elects one leader."
 
     def add_arguments(self, parser):
         parser.add_argument("--loglevel", "-l", default="INFO")
@@ -10,5 +10,4 @@ class Command(BaseCommand):
     def handle(self, *args, loglevel, **options):
         from taskmgmt.celery import app
 
-        app.start(argv=["beat", "-S", "core.beat:DatabaseScheduler", "-l", loglevel,
-                        "--pidfile", ""])
+        app.start(argv=["beat", "-S", "core.beat:DatabaseScheduler", "-l", loglevel, "--pidfile", ""])

@@ -1,1 +1,0 @@
-from notifications.tests.conftest import smtp_server  # noqa: F401  (a real aiosmtpd server for email flows)
