@@ -39,7 +39,7 @@ BEAT_LEADER_KEY = "taskmgmt:beat:leader"
 BEAT_INSTANCES_KEY = "taskmgmt:beat:instances"
 LOCK_KEY = zlib.crc32(b"taskmgmt.beat.leader")  # one advisory lock id per database
 INSTANCE_TTL_SECONDS = 60
-SERVER_KEEPALIVES = "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
+SERVER_KEEPALIVES = settings.PG_SERVER_KEEPALIVES  # every connection asks for these (taskmgmt/settings/base.py)
 
 
 def instance_id():

@@ -15,6 +15,7 @@ print(json.dumps({
     "queues": {q.name: [q.exchange.type, q.queue_arguments] for q in settings.CELERY_TASK_QUEUES},
     "ttl": settings.LIVENESS_TTL_SECONDS,
     "cursors": settings.DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"],
+    "db_options": settings.DATABASES["default"].get("OPTIONS", {}),
 }))
 """
 
@@ -46,3 +47,14 @@ def test_redis_default_and_timings_from_the_environment():
     assert got["url"] == "redis://127.0.0.1:6379/0" and not got["amqp"]
     assert len(got["queues"]) == 6 and all(v[0] == "direct" and not v[1] for v in got["queues"].values())
     assert got["ttl"] == 7.0 and got["cursors"] is True
+
+
+def test_postgres_sessions_ask_the_server_to_probe_their_client_unless_turned_off():
+    url = "postgres://u@db.example:5432/tm?options=-c%20statement_timeout%3D5000"
+    options = _settings(DATABASE_URL=url)["db_options"]
+    # The URL's own options are kept; the keepalives come after them.
+    assert options["options"].startswith("-c statement_timeout=5000 -c tcp_keepalives_idle=10")
+    assert "-c tcp_user_timeout=25000" in options["options"] and options["keepalives"] == 1
+    off = _settings(DATABASE_URL=url, DATABASE_SERVER_KEEPALIVES="false")["db_options"]
+    assert off["options"] == "-c statement_timeout=5000" and "keepalives" not in off
+    assert "options" not in _settings()["db_options"]  # SQLite

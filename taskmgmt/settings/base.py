@@ -83,6 +83,28 @@ DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 # Behind PgBouncer in transaction pooling mode: CONN_MAX_AGE=0 and DISABLE_SERVER_SIDE_CURSORS=True
 # (a named cursor would outlive the transaction that owns its server connection). docs/deployment.md.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DISABLE_SERVER_SIDE_CURSORS", default=False)
+# PostgreSQL: the server probes every session's client (TCP keepalives) and drops the session of one that
+# vanished without closing (host down, link cut). Otherwise a worker cut off mid-transaction keeps its session,
+# and the row locks it holds, for the kernel's default of over two hours, and the workers that retake its claims
+# wait on those locks. Dropped after about 25 s. Behind a PgBouncer that refuses the `options` startup
+# parameter, set DATABASE_SERVER_KEEPALIVES=false (PgBouncer's own tcp_keepalive settings then apply).
+# core.beat's leader lock relies on the same figures.
+PG_SERVER_KEEPALIVES = (
+    "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=25000"
+)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_SERVER_KEEPALIVES", default=True
+):
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _pg_options["options"] = f"{_pg_options.get('options', '')} {PG_SERVER_KEEPALIVES}".strip()
+    # And the client probes the server the same way (a database host that vanished fails the query, not hangs).
+    for _key, _value in (
+        ("keepalives", 1),
+        ("keepalives_idle", 10),
+        ("keepalives_interval", 5),
+        ("keepalives_count", 3),
+    ):
+        _pg_options.setdefault(_key, _value)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL plus a busy timeout lets web, worker and beat share the file without "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -18,6 +18,7 @@ import concurrent.futures
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -30,7 +31,7 @@ import pytest
 from django.db import connection
 
 from accounts.services import api_token_create
-from core.beat import BEAT_INSTANCES_KEY, BEAT_LEADER_KEY, SERVER_KEEPALIVES
+from core.beat import BEAT_INSTANCES_KEY, BEAT_LEADER_KEY
 from core.schedules import seed_schedules
 from notifications.models import EmailState, Notification
 from tasks_app.models import Role
@@ -82,25 +83,33 @@ class Hosts:
             _ip("netns", "del", ns, check=False)  # deleting the netns deletes its veth pair too
 
 
-def _keepalives():
-    """(idle, interval, count) of the server-side TCP keepalives the beat's lock connection asks for."""
-    opts = dict(part.split("=") for part in SERVER_KEEPALIVES.replace("-c ", "").split())
-    return tuple(int(opts[f"tcp_keepalives_{k}"]) for k in ("idle", "interval", "count"))
+KEEPALIVE_OPTION = re.compile(rb"tcp_(keepalives_idle|keepalives_interval|keepalives_count|user_timeout)=(\d+)")
+SOCKET_OPTION = {
+    b"keepalives_idle": socket.TCP_KEEPIDLE,
+    b"keepalives_interval": socket.TCP_KEEPINTVL,
+    b"keepalives_count": socket.TCP_KEEPCNT,
+    b"user_timeout": socket.TCP_USER_TIMEOUT,
+}
 
 
 class Relay:
-    """A TCP relay in this namespace: listen on (host, port) and forward to a local target (the test database).
+    """A TCP relay in this namespace: listen on (host, port) and forward to a local target.
 
-    `keepalive=(idle, interval, count)`: probe the host side like the database server would probe a direct
-    client (the server's own keepalives only see the relay, which is always there); a host that vanished
-    gets its connections closed, and the server then ends those sessions."""
+    `postgres=True` (the relay to the test database): the server's own TCP keepalives would only see the relay,
+    which is always there. So the relay reads each session's startup packet and applies the `tcp_keepalives_*` /
+    `tcp_user_timeout` settings the session asked the server for (`-c …` in its `options`) to the host side of
+    the connection, as the server would to a direct client. A host that vanished then gets those connections
+    closed, and the server ends their sessions (and releases their locks). A session that asked for nothing is
+    kept for ever, as the server would keep it for the kernel's two hours."""
 
-    def __init__(self, hosts, target, keepalive=None):
+    def __init__(self, hosts, target, postgres=False):
         self.target = target
-        self.keepalive = keepalive
+        self.postgres = postgres
         self.port = free_port()
         self.servers = []
         self.connections = []
+        self.peers = {}  # host-side socket -> the host's address, while the relayed connection is open
+        self.probed = 0  # connections whose session asked for keepalives
         for host in hosts:
             srv = socket.create_server((host, self.port))
             self.servers.append(srv)
@@ -109,31 +118,45 @@ class Relay:
     def _accept(self, srv):
         while True:
             try:
-                client, _ = srv.accept()
+                client, (peer, _) = srv.accept()
             except OSError:
                 return
-            if self.keepalive:
-                idle, interval, count = self.keepalive
-                client.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
-                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
-                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
-                # Unacknowledged data (a query sent into the void) otherwise waits out ~15 min of retransmits.
-                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, (idle + interval * count) * 1000)
             upstream = socket.create_connection(self.target)
             self.connections += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            self.peers[client] = peer
+            watch = self._apply_keepalives if self.postgres else None
+            threading.Thread(target=self._pipe, args=(client, upstream, watch), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
 
-    @staticmethod
-    def _pipe(a, b):
+    def _apply_keepalives(self, client, data):
+        """Called with the first bytes a client sends (SSLRequest, then the startup packet)."""
+        found = dict(KEEPALIVE_OPTION.findall(data))
+        if not found:
+            return False
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in found.items():
+            client.setsockopt(socket.IPPROTO_TCP, SOCKET_OPTION[name], int(value))
+        self.probed += 1
+        return True
+
+    def open_from(self, address):
+        """How many relayed connections from `address` are still open (a closed one ended its session)."""
+        return sum(1 for peer in list(self.peers.values()) if peer == address)
+
+    def _pipe(self, a, b, watch=None):
+        seen = b""
         try:
             while data := a.recv(65536):
+                if watch is not None and len(seen) < 8192:
+                    seen += data
+                    if watch(a, seen):
+                        watch = None
                 b.sendall(data)
         except OSError:
             pass
         finally:
             for s in (a, b):
+                self.peers.pop(s, None)
                 try:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
@@ -167,7 +190,7 @@ def test_worker_host_link_cut_mid_run_its_work_is_redone_by_the_other_host(subpr
     gateways = [f"10.200.{n}.1" for n in names]
     redis_server = RedisServer(tmp_path)
     receiver = Receiver(delay=0.3)
-    relay = smtp_relay = hook_relay = beat_relay = None
+    relay = smtp_relay = hook_relay = None
     stacks, beats = {}, {}
     try:
         _start_redis_on(redis_server, gateways)
@@ -179,14 +202,12 @@ def test_worker_host_link_cut_mid_run_its_work_is_redone_by_the_other_host(subpr
             WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8,10.200.0.0/16",  # the receiver's relay on the hosts' gateways
         )
         env.pop("TEST_BROKER_URL", None)
-        relay = Relay(gateways, (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
-        # The beats' own path to the database, keepalives as their lock connection asks the server for.
-        beat_relay = Relay(gateways, (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)), keepalive=_keepalives())
+        relay = Relay(gateways, (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)), postgres=True)
         smtp_relay = Relay(gateways, ("127.0.0.1", smtp.port))
         hook_port = receiver.port
         hook_relay = Relay(gateways, ("127.0.0.1", hook_port))
 
-        def host_env(n, db_relay=None):
+        def host_env(n):
             gw = f"10.200.{n}.1"
             e = dict(
                 env,
@@ -195,7 +216,7 @@ def test_worker_host_link_cut_mid_run_its_work_is_redone_by_the_other_host(subpr
                 EMAIL_HOST=gw,
                 EMAIL_PORT=str(smtp_relay.port),
             )
-            e["DATABASE_URL"] = f"postgres://{db['USER']}@{gw}:{(db_relay or relay).port}/{db['NAME']}"
+            e["DATABASE_URL"] = f"postgres://{db['USER']}@{gw}:{relay.port}/{db['NAME']}"
             return e
 
         owner = UserFactory(username="hosts-owner")
@@ -231,7 +252,7 @@ def test_worker_host_link_cut_mid_run_its_work_is_redone_by_the_other_host(subpr
         queues = "default,notifications,webhooks"
         stacks[2].in_host(names[2], "worker-a", [*worker, "--queues", queues, "--hostname", "a@%h"])
         stacks[3].in_host(names[3], "worker-b", [*worker, "--queues", queues + ",analytics", "--hostname", "b@%h"])
-        beats = {name: NetnsStack(host_env(n, beat_relay), tmp_path) for name, n in (("beat-a", 2), ("beat-b", 4))}
+        beats = {name: NetnsStack(host_env(n), tmp_path) for name, n in (("beat-a", 2), ("beat-b", 4))}
         beat = [py, "manage.py", "celery_beat", "--loglevel", "INFO"]  # INFO: each send is logged
         beats["beat-a"].in_host(names[2], "beat-a", beat)
         wait_until(lambda: _lead_times(beats["beat-a"], "beat-a"), "beat A to lead", timeout=60, step=0.2)
@@ -255,6 +276,7 @@ def test_worker_host_link_cut_mid_run_its_work_is_redone_by_the_other_host(subpr
             statuses = list(pool.map(comment, range(COMMENTS)))
         wait_until(lambda: receiver.unique() >= 150, "both worker hosts to be mid-stream", timeout=120, step=0.05)
         assert not _lead_times(beats["beat-b"], "beat-b"), "two leaders before the cut"
+        a_sessions = relay.open_from("10.200.2.2")
         hosts.cut(2)
         cut_at, cut_wall = time.monotonic(), time.time()
         held = WebhookDelivery.objects.filter(state=DeliveryState.PENDING, lease_until__isnull=False).count()
@@ -266,8 +288,13 @@ def test_worker_host_link_cut_mid_run_its_work_is_redone_by_the_other_host(subpr
             "every email and webhook done by host B",
             timeout=240,
             step=0.25,
+            explain=_what_is_left,
         )
         recovery = time.monotonic() - cut_at
+        # Host A's database sessions (worker A's, beat A's) are ended by the server's keepalives, as every session
+        # asks for (taskmgmt/settings/base.py): none is left holding row locks. Without them they stay for hours.
+        wait_until(lambda: relay.open_from("10.200.2.2") == 0, "host A's database sessions to end", timeout=90)
+        a_sessions_gone = time.monotonic() - cut_at
         # The leader went with host A: beat B takes over once the lock session is dropped, then sends the
         # sweep (every minute) at its next due time.
         wait_until(lambda: _lead_times(beats["beat-b"], "beat-b"), "beat B to take over", timeout=120, step=0.2)
@@ -289,7 +316,7 @@ def test_worker_host_link_cut_mid_run_its_work_is_redone_by_the_other_host(subpr
         for s in [*stacks.values(), *beats.values()]:
             s.stop_all()
         receiver.close()
-        for r in (relay, smtp_relay, hook_relay, beat_relay):
+        for r in (relay, smtp_relay, hook_relay):
             if r:
                 r.close()
         redis_server.stop()
@@ -320,8 +347,30 @@ def test_worker_host_link_cut_mid_run_its_work_is_redone_by_the_other_host(subpr
         f"{receiver.total() - len(expected)} (same webhook-id); everything done {recovery:.1f}s after the cut; "
         f"2 beats (leader on the cut host): beat B led {took_over - cut_wall:.1f}s after the cut, "
         f"schedule sends {sum(map(len, sends.values()))} ({len(sends[SWEEP])} sweeps, longest sweep gap "
-        f"{sweep_gap:.1f}s), duplicates 0, sends by the cut leader after the cut 0"
+        f"{sweep_gap:.1f}s), duplicates 0, sends by the cut leader after the cut 0; host A's {a_sessions} "
+        f"database sessions ended {a_sessions_gone:.1f}s after the cut"
     )
+
+
+def _what_is_left():
+    """What the wait found undone, and any database session that could be holding it up (for a failure message)."""
+    notifications = list(
+        Notification.objects.exclude(email_state=EmailState.SENT).values_list(
+            "pk", "email_state", "email_attempts", "email_claim_token"
+        )
+    )
+    deliveries = list(
+        WebhookDelivery.objects.exclude(state=DeliveryState.DELIVERED).values_list(
+            "pk", "state", "attempts", "claim_token", "lease_until", "next_attempt_at"
+        )[:20]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, application_name, client_addr, state, wait_event_type, now() - state_change, left(query, 80)"
+            " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        sessions = cursor.fetchall()
+    return f"notifications left: {notifications[:20]}; deliveries left: {deliveries}; sessions: {sessions}"
 
 
 def _interval(name):
