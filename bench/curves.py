@@ -139,13 +139,15 @@ def webhooks(n):
 
 def recurring(n):
     out = subprocess.run(
-        [sys.executable, str(HERE / "recurring.py"), "--templates", str(n), "--rounds", "1"],
+        [sys.executable, str(HERE / "recurring.py"), "--templates", str(n), "--rounds", "1", "--scenario", "copy"],
         capture_output=True,
         text=True,
         env=os.environ.copy(),
-        check=True,
-    ).stdout
-    result = next(json.loads(line.split(" ", 1)[1]) for line in out.splitlines() if line.startswith("BENCH_RESULT "))
+    )
+    if out.returncode:
+        raise SystemExit(f"bench/recurring.py --templates {n} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+    lines = out.stdout.splitlines()
+    result = next(json.loads(line.split(" ", 1)[1]) for line in lines if line.startswith("BENCH_RESULT "))
     return n / result["ours"]  # "ours" is rows (= templates) per second
 
 

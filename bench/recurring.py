@@ -9,7 +9,7 @@ instances, re-select them, send recurring_instances_created per instance (with w
 the installed apps connect), update the templates.
 Baseline: the same Task rows (same columns and values) written with one psycopg COPY, nothing else.
 Each round starts from the same state (instances deleted, templates reset). The database is created
-and migrated if missing. Target: ours / baseline rows/s >= 0.5. A second ratio is printed for the
+and migrated if missing. Target (issue 18): ours / baseline rows/s >= 0.25. A second ratio is printed for the
 engine alone (recurring_instances_created receivers disconnected), to show which part costs what.
 
 Age (--scenario age, part of all): the same tick over --templates due FREQ=HOURLY templates whose
@@ -125,7 +125,9 @@ def copy_scenario(args):
     def tick(label):
         reset()
         started = time.perf_counter()
-        result = recurring_process_due(now=now, batch_size=args.batch)
+        # Every due template in one call: the shipped tick stops at RECURRING_MAX_TEMPLATES_PER_RUN (20,000) and
+        # leaves the rest to the next tick (a minute later); the cost per template is what is measured here.
+        result = recurring_process_due(now=now, batch_size=args.batch, max_templates=args.templates)
         elapsed = time.perf_counter() - started
         rows = list(Task.objects.filter(project=project).values_list(*COLUMNS))
         assert result["created"] == len(rows) == args.templates, (result, len(rows))
@@ -173,14 +175,14 @@ def copy_scenario(args):
         ours=statistics.median(ours),
         baseline=statistics.median(base),
         unit="rows/s",
-        target=">= 0.5",
+        target=">= 0.25",
     )
     report(
         "recurring_tick_10k_templates_engine_only",
         ours=statistics.median(engine),
         baseline=statistics.median(base),
         unit="rows/s",
-        target=">= 0.5",
+        target=">= 0.25",
     )
 
 
@@ -233,7 +235,7 @@ def age_scenario(args):
         for round_no in range(args.rounds):
             setup(age)
             started = time.perf_counter()
-            result = recurring_process_due(now=now, batch_size=args.batch)
+            result = recurring_process_due(now=now, batch_size=args.batch, max_templates=args.templates)
             elapsed = time.perf_counter() - started
             assert result["created"] == args.templates, result
             runs.append(result["created"] / elapsed)

@@ -172,8 +172,19 @@ def main():
         "[proof-suites.md#benchmarks](proof-suites.md#benchmarks).",
         "",
     ]
-    Path(args.out).write_text("\n".join(lines))
-    print("\n".join(lines))
+    text = with_kept_notes("\n".join(lines), Path(args.out))
+    Path(args.out).write_text(text)
+    print(text)
+
+
+KEEP_MARKER = "<!-- written by hand: bench/run_all.py keeps everything from this line on -->"
+
+
+def with_kept_notes(generated, out):
+    """The generated text, followed by the hand-written part of the file it replaces (from KEEP_MARKER on)."""
+    old = out.read_text() if out.exists() else ""
+    at = old.find(KEEP_MARKER)
+    return generated if at < 0 else generated.rstrip("\n") + "\n\n" + old[at:]
 
 
 if __name__ == "__main__":

@@ -35,3 +35,13 @@ def test_rows_without_a_target_show_a_dash_not_a_failure():
     assert run_all.met_cell(None) == "–"  # bench/api_mixed.py: context rows, issue 18 sets them no target
     assert run_all.met_cell(True) == "yes"
     assert run_all.met_cell(False) == "**no**"
+
+
+def test_a_rewrite_keeps_the_hand_written_notes_after_the_marker(tmp_path):
+    run_all = load("run_all")
+    out = tmp_path / "benchmarks.md"
+    out.write_text(f"# Benchmarks\n\n| old table |\n\n{run_all.KEEP_MARKER}\n\n## Notes\n\nby hand\n")
+    text = run_all.with_kept_notes("# Benchmarks\n\n| new table |\n", out)
+    assert "| old table |" not in text and "| new table |" in text
+    assert text.endswith(f"{run_all.KEEP_MARKER}\n\n## Notes\n\nby hand\n")
+    assert run_all.with_kept_notes("generated", tmp_path / "missing.md") == "generated"
