@@ -22,6 +22,7 @@ import hashlib
 import json
 from datetime import datetime
 
+from django.core.paginator import InvalidPage
 from django.core.paginator import Paginator as DjangoPaginator
 from django.db import connections
 from django.db.models import Count, F, Max, Q
@@ -196,6 +197,9 @@ class PageNumberPagination(BoundedPageSizeMixin, pagination.PageNumberPagination
         fingerprinted = getattr(view, "fingerprint_queryset", None)
         fingerprinted = queryset if fingerprinted is None else fingerprinted
         material, count = list_fingerprint(fingerprinted, view=view, fast_path=compiled)
+        # RFC 9110 §13.2.1: a request that would fail without its preconditions ignores them. So a page that does
+        # not exist is refused before If-None-Match can answer 304 (and before the fast path remembers the URL).
+        self._check_page_number(queryset, request, count)
         if compiled and isinstance(view, fastpath.ListFastPathMixin) and not self._time_relative(request, view):
             label, user_pk, path, names = (
                 queryset.model._meta.label,
@@ -211,6 +215,18 @@ class PageNumberPagination(BoundedPageSizeMixin, pagination.PageNumberPagination
             )
         self._set_etag(queryset, request, material)
         return count
+
+    def _check_page_number(self, queryset, request, count):
+        """Raise what DRF's paginate_queryset would (404 `invalid_page`) for a page that is not a number or out of
+        range, using the count the fingerprint already has."""
+        page = request.query_params.get(self.page_query_param) or 1
+        page_size = self.get_page_size(request)
+        if page in self.last_page_strings or not page_size or count is None:
+            return
+        try:
+            _KnownCountPaginator(queryset, page_size, known_count=count).validate_number(page)
+        except InvalidPage as exc:
+            raise NotFound("Invalid page.", code="invalid_page") from exc
 
     @staticmethod
     def _time_relative(request, view):

@@ -125,6 +125,19 @@ def test_list_etag_304_costs_one_query(cast, api, task, django_assert_num_querie
     assert "MAX" in ctx.captured_queries[0]["sql"].upper()
 
 
+@pytest.mark.parametrize("path", ["/api/v1/tasks/", "/api/v1/auth/tokens/", "/api/v1/projects/"])
+def test_a_page_that_does_not_exist_is_404_even_under_if_none_match_star(cast, api, task, path):
+    """RFC 9110 §13.2.1: preconditions are ignored when the request without them would not succeed. The live
+    fuzz (seed 21) found `?page=<text>` with `If-None-Match: *` answered 304."""
+    client = api(cast.member)
+    for page in ("c ~Áj", "0", "-1", "999", "1.5"):
+        for headers in ({}, {"HTTP_IF_NONE_MATCH": "*"}, {"HTTP_IF_NONE_MATCH": client.get(path)["ETag"]}):
+            r = client.get(path, {"page": page}, **headers)
+            assert r.status_code == 404 and r.json()["errors"][0]["code"] == "invalid_page", (page, headers)
+    assert client.get(path, {"page": "1"}, HTTP_IF_NONE_MATCH="*").status_code == 304
+    assert client.get(path, {"page": "last"}, HTTP_IF_NONE_MATCH="*").status_code == 304
+
+
 def test_list_etag_changes_with_edits_deletes_and_the_query(cast, api, task):
     client = api(cast.member)
     etag = client.get("/api/v1/tasks/")["ETag"]
