@@ -33,6 +33,16 @@ class ApplicationError(Exception):
             self.status = status
 
 
+class CodedMessage(str):
+    """A field's message with an error code of its own, for an ApplicationError that refuses several fields for
+    different reasons (the error envelope gives each its code; the error's own code is the fallback)."""
+
+    def __new__(cls, message, code):
+        text = super().__new__(cls, message)
+        text.code = code
+        return text
+
+
 class NotFound(ApplicationError):
     status = 404
     default_code = "not_found"
@@ -94,7 +104,10 @@ def application_error_body(exc):
         errors = []
         for field, messages in exc.fields.items():
             for message in messages if isinstance(messages, list) else [messages]:
-                errors.append({"code": exc.code, "detail": str(message), "attr": field})
+                # A message may carry a code of its own (CodedMessage, or a DRF ErrorDetail).
+                errors.append(
+                    {"code": getattr(message, "code", None) or exc.code, "detail": str(message), "attr": field}
+                )
     else:
         errors = [{"code": exc.code, "detail": exc.message, "attr": None}]
     return error_body(exc.status, errors)

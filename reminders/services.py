@@ -26,7 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.enqueue import enqueue_on_commit
-from core.exceptions import ApplicationError, Conflict
+from core.exceptions import ApplicationError, CodedMessage, Conflict
 from notifications.services import notification_create
 from reminders import conf
 from reminders.models import Reminder, ReminderOutcome
@@ -49,14 +49,22 @@ def _fire_at(*, task, remind_at, offset):
 IN_THE_PAST = "This time is in the past."
 NO_DUE_DATE = "The task has no due date; set one or use remind_at."
 NOT_A_MEMBER = "This user is not a member of the project."
-_CODES = {IN_THE_PAST: "in_the_past", NO_DUE_DATE: "no_due_date", NOT_A_MEMBER: "not_a_member"}
+# A change that leaves neither (or both) of remind_at and offset_minutes set. A new reminder's schema states the
+# rule (exactly one); on a change it depends on the reminder's current kind, so it has a code of its own too.
+EITHER_TIMING = "Give either remind_at or offset_minutes (relative to the due date)."
+_CODES = {
+    IN_THE_PAST: "in_the_past",
+    NO_DUE_DATE: "no_due_date",
+    NOT_A_MEMBER: "not_a_member",
+    EITHER_TIMING: "remind_at_or_offset",
+}
 
 
 def _timing_errors(*, task, remind_at, offset, now):
     """Field errors of a reminder's timing, and its fire_at."""
     field = "offset_minutes" if offset is not None else "remind_at"
     if (remind_at is None) == (offset is None):
-        return {"remind_at": "Give either remind_at or offset_minutes (relative to the due date)."}, None
+        return {"remind_at": EITHER_TIMING}, None
     if offset is not None and abs(offset) > MAX_OFFSET:
         return {field: "At most 366 days before or after the due date."}, None
     if offset is not None and task.due_at is None:
@@ -82,7 +90,9 @@ def _raise(errors):
     if errors:
         codes = {_CODES.get(message, "invalid") for message in errors.values()}
         code = codes.pop() if len(codes) == 1 else "invalid"
-        raise ApplicationError("The reminder is not valid.", fields=errors, code=code)
+        # Each field's error keeps its own code, also when two refusals of different kinds come together.
+        fields = {field: CodedMessage(message, _CODES.get(message, "invalid")) for field, message in errors.items()}
+        raise ApplicationError("The reminder is not valid.", fields=fields, code=code)
 
 
 def _check_writable(*, task, actor):

@@ -73,11 +73,17 @@ class ReminderInputSerializer(InputSerializer):
 
 
 def document_timing_choice(result, generator, request, public):
-    """drf-spectacular postprocessing hook: a new reminder takes exactly one of `remind_at` and `offset_minutes`
-    (reminders/services.py), which the serializer's fields alone cannot state."""
-    schema = result.get("components", {}).get("schemas", {}).get("ReminderInputRequest")
+    """drf-spectacular postprocessing hook: a new reminder takes exactly one of `remind_at` and `offset_minutes`,
+    a change never both (reminders/services.py), which the serializer's fields alone cannot state."""
+    schemas = result.get("components", {}).get("schemas", {})
+    given = {"remind_at": {"type": "string"}, "offset_minutes": {"type": "integer"}}  # given and not null
+    schema = schemas.get("ReminderInputRequest")
     if schema is not None:
-        given = {"remind_at": {"type": "string"}, "offset_minutes": {"type": "integer"}}  # given and not null
         schema["anyOf"] = [{"required": [name], "properties": {name: rule}} for name, rule in given.items()]
         schema["not"] = {"required": list(given), "properties": given}
+    patched = schemas.get("PatchedReminderInputRequest")
+    if patched is not None:
+        # A change may switch kinds (the other field null or absent) but never set both. Whether one null leaves
+        # the reminder with no time depends on its current kind: refused as `remind_at_or_offset`.
+        patched["not"] = {"required": list(given), "properties": given}
     return result

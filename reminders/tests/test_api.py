@@ -172,6 +172,30 @@ def test_patch_switches_kind_and_validates(cast, api, task, reminder):
     assert reminder.fire_at == datetime(2026, 5, 5, 10, tzinfo=UTC) and reminder.recipient_id == cast.member.pk
 
 
+def test_a_change_that_leaves_no_time_or_two_gets_its_own_code_and_mixed_refusals_keep_theirs(
+    cast, api, task, reminder
+):
+    client = api(cast.member)  # `reminder` is relative (offset_minutes)
+    for body in ({"offset_minutes": None}, {"remind_at": None, "offset_minutes": None}):
+        r = client.patch(url(task, reminder), body, format="json")
+        assert r.status_code == 400 and r.json()["errors"][0]["code"] == "remind_at_or_offset", (body, r.content)
+    both = {"remind_at": "2026-05-05T10:00:00Z", "offset_minutes": -30}  # the change's schema says "not both"
+    assert client.patch(url(task, reminder), both, format="json").json()["errors"][0]["code"] == "remind_at_or_offset"
+    # Two refusals of different kinds: each field's error carries its own code.
+    r = client.patch(url(task, reminder), {"offset_minutes": None, "recipient": cast.outsider.pk}, format="json")
+    assert r.status_code == 400
+    assert {e["attr"]: e["code"] for e in r.json()["errors"]} == {
+        "remind_at": "remind_at_or_offset",
+        "recipient": "not_a_member",
+    }
+
+
+def test_the_change_schema_states_not_both_times(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    patched = schema["components"]["schemas"]["PatchedReminderInputRequest"]
+    assert patched["not"]["required"] == ["remind_at", "offset_minutes"]
+
+
 def test_reminders_of_another_task_are_404(cast, api, task, reminder):
     other = TaskFactory(project=cast.project, due_at=DUE)
     assert api(cast.member).get(url(other, reminder)).status_code == 404

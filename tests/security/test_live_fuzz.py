@@ -40,6 +40,8 @@ UNSTATABLE = {
     "in_the_past",
     "no_due_date",
     "not_a_member",
+    # a reminder change that nulls the time of its current kind without giving the other (depends on the stored kind)
+    "remind_at_or_offset",
     # a board move's neighbour in another status column now, or the moved task itself (its id is in the path)
     "not_in_column",
     "own_neighbour",
