@@ -42,6 +42,10 @@ INSTANCE_TTL_SECONDS = 60
 SERVER_KEEPALIVES = settings.PG_SERVER_KEEPALIVES  # every connection asks for these (taskmgmt/settings/base.py)
 
 
+def _with_keepalives(options):
+    return options if SERVER_KEEPALIVES in options else f"{options} {SERVER_KEEPALIVES}".strip()
+
+
 def instance_id():
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -95,8 +99,9 @@ class PostgresLeaderLock:
             keepalives_idle=10,
             keepalives_interval=5,
             keepalives_count=3,
-            # The server drops the session (and the lock) of a client that vanished without closing.
-            options=f"{params.get('options', '')} {SERVER_KEEPALIVES}".strip(),
+            # The server drops the session (and the lock) of a client that vanished without closing. Settings add
+            # these to every connection; the lock connection keeps them even when DATABASE_SERVER_KEEPALIVES is off.
+            options=_with_keepalives(params.get("options", "")),
             application_name="taskmgmt-beat-leader",
         )
         conn = connection.get_new_connection(params)

@@ -88,10 +88,10 @@ def _recipient(*, task, actor, recipient):
 
 def _raise(errors):
     if errors:
-        codes = {_CODES.get(message, "invalid") for message in errors.values()}
-        code = codes.pop() if len(codes) == 1 else "invalid"
         # Each field's error keeps its own code, also when two refusals of different kinds come together.
         fields = {field: CodedMessage(message, _CODES.get(message, "invalid")) for field, message in errors.items()}
+        codes = {message.code for message in fields.values()}
+        code = codes.pop() if len(codes) == 1 else "invalid"
         raise ApplicationError("The reminder is not valid.", fields=fields, code=code)
 
 
