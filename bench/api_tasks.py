@@ -1,8 +1,9 @@
 """GET /api/v1/tasks/?page_size=50 under gunicorn against two baselines measured in the same run.
 
-Usage: .venv/bin/python bench/api_tasks.py [--duration 10] [--workers 2] [--connections 8] [--conn-max-age 0]
+Usage: .venv/bin/python bench/api_tasks.py [--duration 10] [--rounds 3] [--workers 2] [--connections 8] [--conn-max-age 0]
 Every server runs the same gunicorn configuration and middleware, one after the other, on this machine;
-the load comes from wrk (Debian's package; installed if missing and possible) or a Python client.
+the load comes from wrk (Debian's package; installed if missing and possible) or a Python client. The four servers
+run side by side and are loaded in turn, `--rounds` times; each figure is the median of its rounds.
 
 Rows (each ours / baseline, req/s):
 1. our 200 vs a view returning the prebuilt bytes of our response (target >= 0.5);
@@ -16,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -144,7 +146,8 @@ def capture(token):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per server and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; each figure is the median of its rounds")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
     # The shipped default is 0 (a database connection per request; PgBouncer's transaction pooling wants it).
@@ -177,11 +180,14 @@ def main():
         ("prebuilt", "bench.bare_settings", "/api/v1/tasks/?page_size=50", ()),
         ("same SQL", "bench.bare_settings", "/bare/tasks/?page_size=50", ()),
     ]
-    results = {}
-    for name, settings_module, path, headers in runs:
-        port = free_port()
-        proc = serve(settings_module, port, args.workers, env)
-        try:
+    # Every server is started and checked first; then the loads run in rounds, each server once a round, and each
+    # figure is the median of its rounds: one run per server, one after the other, let a passing disturbance (or
+    # a warm-up still going on) land on one figure and not on its baseline (runs a minute apart differed by 20%).
+    servers, samples, tool = {}, {name: [] for name, *_ in runs}, None
+    try:
+        for name, settings_module, path, headers in runs:
+            port = free_port()
+            servers[name] = serve(settings_module, port, args.workers, env)
             url = f"http://127.0.0.1:{port}{path}"
             sent = {"Authorization": f"Token {token}", **dict(h.split(": ", 1) for h in headers)}
             check = httpx.get(url, headers=sent, timeout=120)  # a fresh worker's first answer can be slow here
@@ -191,12 +197,20 @@ def main():
                 got, want = check.json(), response.json()
                 assert {**got, "next": None} == {**want, "next": None}, f"{name} answers other JSON"
             load(url, token, 2, args.connections, headers)  # warm-up
-            results[name], tool = load(url, token, args.duration, args.connections, headers)
-        finally:
+            servers[name] = (servers[name], url, headers, len(check.content))
+        for _ in range(args.rounds):
+            for name, (_proc, url, headers, _size) in servers.items():
+                rate, tool = load(url, token, args.duration, args.connections, headers)
+                samples[name].append(rate)
+    finally:
+        for proc, *_ in servers.values():
             stop_process(proc, timeout=20)
+    results = {name: statistics.median(rates) for name, rates in samples.items()}
+    for name, (_proc, _url, _headers, size) in servers.items():
         print(
-            f"{name}: {results[name]:,.0f} req/s ({tool}, {args.connections} connections, "
-            f"{args.workers} gunicorn workers, CONN_MAX_AGE={args.conn_max_age}, {len(check.content):,} bytes per response)"
+            f"{name}: {results[name]:,.0f} req/s, median of {args.rounds} ({', '.join(f'{r:,.0f}' for r in samples[name])}; "
+            f"{tool}, {args.connections} connections, {args.workers} gunicorn workers, "
+            f"CONN_MAX_AGE={args.conn_max_age}, {size:,} bytes per response)"
         )
     report(
         "GET /api/v1/tasks/?page_size=50 under gunicorn vs prebuilt bytes",

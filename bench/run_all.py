@@ -21,7 +21,7 @@ PG_DEFAULT = "postgres://postgres@127.0.0.1:5432/taskmgmt_bench"
 # name, script args, quick args, needs PostgreSQL
 BENCHES = [
     ("publish", ["--n", "3000"], ["--n", "1000"], False),
-    ("api_tasks", ["--duration", "10"], ["--duration", "4"], False),
+    ("api_tasks", ["--duration", "5", "--rounds", "3"], ["--duration", "3", "--rounds", "1"], False),
     ("notifications", ["--events", "1000"], ["--events", "300"], False),
     ("api_mixed", ["--duration", "10", "--clients", "4"], ["--quick"], False),
     ("webhooks", [], ["--subs", "1000", "--rounds", "1", "--slow-subs", "500", "--clients", "500"], False),

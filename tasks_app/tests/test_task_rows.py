@@ -40,3 +40,20 @@ def test_rows_equal_the_serializer_for_every_shape(cast, api):
     body = api(cast.owner).get("/api/v1/tasks/?ordering=priority").json()["results"]
     by_id = {row["id"]: row for row in expected}
     assert body == [by_id[row["id"]] for row in body] and len(body) == 4
+
+
+def test_the_list_base_built_once_per_process_gives_each_user_only_their_tasks(cast):
+    """task_list() chains on one annotated queryset kept for the process (selectors._annotated_tasks): the same SQL
+    as annotating afresh, and nothing of one caller's filter stays on it for the next."""
+    from tasks_app.selectors import _annotated_tasks, task_list, visible_tasks
+    from tasks_app.tests.factories import ProjectFactory
+
+    mine = TaskFactory(project=cast.project)
+    other_project = ProjectFactory(owner=cast.outsider, name="Gemini")
+    theirs = TaskFactory(project=other_project)
+    for user, expected in ((cast.member, [mine.pk]), (cast.outsider, [theirs.pk]), (cast.member, [mine.pk])):
+        assert list(task_list(user=user).values_list("pk", flat=True)) == expected
+    assert sorted(task_list(user=cast.staff).values_list("pk", flat=True)) == sorted([mine.pk, theirs.pk])
+    fresh = with_task_counts(visible_tasks(user=cast.member).select_related("project", "assignee", "created_by"))
+    assert str(task_list(user=cast.member).query) == str(fresh.query)
+    assert _annotated_tasks()._result_cache is None and not _annotated_tasks().query.where
