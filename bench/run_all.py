@@ -30,7 +30,7 @@ BENCHES = [
     ("search", ["--tasks", "100000"], ["--tasks", "20000", "--repeat", "5"], True),
     (
         "exports",
-        ["--rows", "100000", "--rss-rows", "100000,1000000"],
+        ["--rows", "100000", "--rss-rows", "100000,1000000", "--rss-rows-xlsx", "100000,300000"],
         ["--rows", "20000", "--rss-rows", "20000,100000", "--rss-formats", "csv"],
         True,
     ),
