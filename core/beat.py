@@ -8,8 +8,9 @@
   every tick before it sends anything; if the lock connection is gone it stands down and becomes a
   standby (it cannot get the lock back while another beat holds it).
 - The lock is checked again right before each publish (a leader paused mid-tick must not send on
-  resuming); only a pause between that check and the publish itself (microseconds) is uncovered, and
-  the tasks' data-level idempotency covers it.
+  resuming), and once more if that check itself took over a second (a reply read after a pause may predate
+  the loss of the lock); only a pause between that check and the publish itself (microseconds) is uncovered,
+  and the tasks' data-level idempotency covers it.
 - Each entry's `last_run_at` is written to the database before its message is published
   (persist-then-publish), so a new leader never re-sends a run the old one already sent; a leader killed
   between the write and the publish loses that one run (a miss inside the takeover window, never a
@@ -38,6 +39,9 @@ BEAT_TICK_KEY = "taskmgmt:beat:last_tick"
 BEAT_LEADER_KEY = "taskmgmt:beat:leader"
 BEAT_INSTANCES_KEY = "taskmgmt:beat:instances"
 LOCK_KEY = zlib.crc32(b"taskmgmt.beat.leader")  # one advisory lock id per database
+# A lock check slower than this is made again before a publish (DatabaseScheduler._still_leader).
+BEAT_LOCK_CHECK_STALL_SECONDS = 1.0
+_monotonic = time.monotonic
 INSTANCE_TTL_SECONDS = 60
 SERVER_KEEPALIVES = settings.PG_SERVER_KEEPALIVES  # every connection asks for these (taskmgmt/settings/base.py)
 
@@ -232,10 +236,24 @@ class DatabaseScheduler(_DatabaseScheduler):
             self._dirty.clear()  # a beat that lost the lock writes nothing
         return new_entry
 
+    def _still_leader(self):
+        """Whether this beat still leads, checked so that a stall during the check is noticed.
+
+        A beat frozen (SIGSTOP, a long pause) while its `SELECT 1` was in flight reads, on resuming, a reply the
+        server sent before it dropped the lock connection: the check says "held" about a lock another beat holds
+        by now. So a check that took longer than BEAT_LOCK_CHECK_STALL_SECONDS is made again."""
+        for _ in range(3):
+            started = _monotonic()
+            if not (self.is_leader and self._lock.held()):
+                return False
+            if _monotonic() - started < BEAT_LOCK_CHECK_STALL_SECONDS:
+                return True
+        return False
+
     def apply_entry(self, entry, producer=None):
         # Checked again right before each publish, not only at the start of the tick: a leader paused
         # mid-tick (SIGSTOP, a long stall) whose lock was taken meanwhile must not send on resuming.
-        if not (self.is_leader and self._lock.held()):
+        if not self._still_leader():
             if self.is_leader:
                 self._stand_down("leader lock lost")
             logger.warning("beat %s: not sending %s (not the leader)", instance_id(), entry.name)
