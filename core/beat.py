@@ -231,6 +231,16 @@ class DatabaseScheduler(_DatabaseScheduler):
     def reserve(self, entry):
         new_entry = super().reserve(entry)
         if self.is_leader and self._lock.held():
+            # django-celery-beat's reserve() no longer puts the new entry into self._schedule (Celery's own does).
+            # The entry left there keeps the previous last_run_at: when the heap is next rebuilt from that dict
+            # (after another beat's start or an admin edit marks the schedule changed) the run just sent is due
+            # again and goes out twice. sync() also saves by name from that dict.
+            current = (self._schedule or {}).get(new_entry.name)
+            if current is entry:
+                self._schedule[new_entry.name] = new_entry
+            elif current is not None:  # reloaded from the database meanwhile: carry the run over
+                current.model.last_run_at = current.last_run_at = new_entry.last_run_at
+                current.model.total_run_count = new_entry.model.total_run_count
             self.sync()  # persist-then-publish: last_run_at is in the database before the message is sent
         else:
             self._dirty.clear()  # a beat that lost the lock writes nothing

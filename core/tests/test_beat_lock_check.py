@@ -37,3 +37,25 @@ def test_a_standby_is_not_the_leader_whatever_the_lock_says(monkeypatch):
     sched = scheduler([True], [0.0, 0.01], monkeypatch)
     sched._leader_since = None
     assert sched._still_leader() is False
+
+
+def test_the_run_reserved_is_what_the_schedule_holds_and_saves(transactional_db, celery_app):
+    """django-celery-beat 2.9's reserve() leaves the previous entry in the scheduler's dict: a heap rebuilt from
+    it (after any schedule change) found the run just sent due again and sent it twice (seen in the failover
+    test: one leader, two sends 18-42 ms apart, while another beat started)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
+    before = timezone.now() - timedelta(minutes=2)
+    PeriodicTask.objects.create(name="due", task="core.sweep_pending", interval=every, last_run_at=before)
+    sched = beat.DatabaseScheduler(app=celery_app, lazy=True)
+    sched._leader_since = 1.0
+    sched._lock = SimpleNamespace(held=lambda: True, release=lambda: None)
+    entry = sched.schedule["due"]
+    assert entry.is_due().is_due
+    sched.reserve(entry)
+    assert not sched.schedule["due"].is_due().is_due  # what a rebuilt heap would read
+    assert PeriodicTask.objects.get(name="due").last_run_at > before  # persisted before the publish
