@@ -31,6 +31,7 @@ import zlib
 from django.conf import settings
 from django.db import connection
 from django_celery_beat.schedulers import DatabaseScheduler as _DatabaseScheduler
+from django_celery_beat.schedulers import ModelEntry
 
 from core import redis as core_redis
 
@@ -187,7 +188,22 @@ def leader_lock():
     return FileLeaderLock(f"{name}.beat-leader.lock")
 
 
+class Entry(ModelEntry):
+    def save(self):
+        """Writes the run (last_run_at, total_run_count) and nothing else.
+
+        django-celery-beat's save() reads the row and saves every column back: an admin edit committed between the
+        two (a task disabled, a new interval) was overwritten with what beat had read, and the task kept running.
+        On SQLite the save waits for the admin's write lock, which widens the window: seen in
+        tests/browser/test_admin_schedules.py. An UPDATE of the two columns cannot undo anyone's edit."""
+        type(self.model)._default_manager.filter(pk=self.model.pk).update(
+            last_run_at=self.model.last_run_at, total_run_count=self.model.total_run_count
+        )
+
+
 class DatabaseScheduler(_DatabaseScheduler):
+    Entry = Entry
+
     def __init__(self, *args, **kwargs):
         self._lock = leader_lock()
         self._leader_since = None

@@ -59,3 +59,37 @@ def test_the_run_reserved_is_what_the_schedule_holds_and_saves(transactional_db,
     sched.reserve(entry)
     assert not sched.schedule["due"].is_due().is_due  # what a rebuilt heap would read
     assert PeriodicTask.objects.get(name="due").last_run_at > before  # persisted before the publish
+
+
+def test_saving_a_run_keeps_an_admin_edit_committed_meanwhile(transactional_db, celery_app):
+    """An admin disables a task (and changes its interval) while beat saves the run it just sent, between
+    django-celery-beat's read of the row and its save of every column: the edit stays, the run is recorded."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
+
+    every, other = (IntervalSchedule.objects.create(every=n, period=IntervalSchedule.SECONDS) for n in (60, 7))
+    before = timezone.now() - timedelta(minutes=2)
+    task = PeriodicTask.objects.create(name="due", task="core.sweep_pending", interval=every, last_run_at=before)
+    sched = beat.DatabaseScheduler(app=celery_app, lazy=True)
+    sched._leader_since = 1.0
+    sched._lock = SimpleNamespace(held=lambda: True, release=lambda: None)
+    entry = sched.schedule["due"]
+    edited = []
+
+    def admin_edit_after_the_first_statement(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not edited:
+            edited.append(sql)
+            PeriodicTask.objects.filter(pk=task.pk).update(enabled=False, interval=other)
+            PeriodicTasks.update_changed()
+        return result
+
+    with connection.execute_wrapper(admin_edit_after_the_first_statement):
+        sched.reserve(entry)  # saves the run (persist-then-publish)
+    assert edited
+    row = PeriodicTask.objects.get(pk=task.pk)
+    assert (row.enabled, row.interval_id) == (False, other.pk)  # the admin's edit was not written over
+    assert row.last_run_at > before and row.total_run_count == 1  # and the run is recorded
