@@ -28,6 +28,15 @@ class Cast:
         return getattr(self, who)
 
 
+@pytest.fixture(autouse=True)
+def _close_the_poll_connection():
+    """core/fastpath.py keeps a connection of its own for polls; an open one would stop the test database's drop."""
+    yield
+    from core import fastpath
+
+    fastpath.close_kept_connection()
+
+
 @pytest.fixture
 def cast(db):
     from tasks_app.tests.factories import MembershipFactory, ProjectFactory, UserFactory

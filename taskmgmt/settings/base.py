@@ -78,6 +78,9 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# A polling client's conditional list GET (core/fastpath.py) keeps one connection per web worker thread of its own,
+# so a 304 does not pay for a new connection (PostgreSQL only; false: it uses the request's connection).
+LIST_POLL_KEEP_CONNECTION = env.bool("LIST_POLL_KEEP_CONNECTION", default=True)
 # With CONN_MAX_AGE > 0, a kept connection is checked before a request reuses it (a restarted server is survived).
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 # Behind PgBouncer in transaction pooling mode: CONN_MAX_AGE=0 and DISABLE_SERVER_SIDE_CURSORS=True
