@@ -83,6 +83,22 @@ def test_authenticated_requests_are_throttled_per_user(cast, api, rates):
     assert owner.get("/api/v1/me/").status_code == 200  # per user, not global
 
 
+def test_a_window_counter_expires_with_its_window(cast, api, rates):
+    """The counter is created with the window's expiry (plus a second), and later requests do not extend it."""
+    from django.core.cache import cache
+
+    rates(user="50/min")
+    member = api(cast.member)
+    member.get("/api/v1/me/")
+    client = cache._cache.get_client(write=True)
+    [key] = list(client.scan_iter("*throttle:user:*"))
+    first = client.pttl(key)
+    assert 0 < first <= 61_000
+    client.pexpire(key, 5_000)  # as if the window were nearly over: another request must not push it back
+    member.get("/api/v1/me/")
+    assert 0 < client.pttl(key) <= 5_000 and int(client.get(key)) == 2
+
+
 def test_anonymous_requests_are_throttled_per_ip(db, rates, fresh_ip):
     rates(anon="2/min")
     client = APIClient(REMOTE_ADDR=fresh_ip)
