@@ -193,6 +193,31 @@ def test_polls_use_a_connection_of_their_own_kept_across_requests(transactional_
         connection_created.disconnect(record)
 
 
+def test_a_kept_poll_with_percent_signs_and_datetimes_in_its_filters(transactional_db, cast, tasks):
+    """On the kept connection the statements are rendered once with their parameters (psycopg's mogrify) and
+    run without any: a substring search (LIKE '%the%': `the` is a stop word) and a datetime filter still answer
+    304 while the list holds, and 200 once its task changes."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the kept connection is PostgreSQL's")
+    task = TaskFactory(
+        project=cast.project, created_by=cast.member, title="50% of the o'clock", due_at=timezone.now() + timedelta(1)
+    )
+    client, _ = token_client(cast.member)
+    url = f"{LIST}&search=the&due_before=2100-01-01T00:00:00Z"
+    first = client.get(url)
+    assert first.status_code == 200 and [r["id"] for r in first.json()["results"]] == [task.pk]
+    connection.close()
+    assert client.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    [rendered] = [e.rendered[1] for e in fastpath._entries.values() if e.rendered and "2100-01-01" in e.rendered[1]]
+    assert "%the%" in rendered and connection.connection is None
+    task_update(task=task, actor=cast.member, data={"priority": 4})
+    connection.close()
+    changed = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert changed.status_code == 200 and changed.json()["results"][0]["priority"] == 4
+
+
 def test_a_poller_of_a_live_server_gets_304s_until_the_list_changes(subprocess_env, tmp_path):
     """As a front end meets it: gunicorn (one process, so every poll after the first can take the fast path), real
     HTTP headers, a token; an edit through the API ends the 304s, a revoked token gets 401, no 5xx."""
