@@ -86,6 +86,9 @@ DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 # Behind PgBouncer in transaction pooling mode: CONN_MAX_AGE=0 and DISABLE_SERVER_SIDE_CURSORS=True
 # (a named cursor would outlive the transaction that owns its server connection). docs/deployment.md.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DISABLE_SERVER_SIDE_CURSORS", default=False)
+# The poll connection PREPAREs its two statements once and EXECUTEs them (no parsing or planning per poll); not
+# behind PgBouncer's transaction pooling, where a session's prepared statements do not follow its client.
+LIST_POLL_PREPARE = env.bool("LIST_POLL_PREPARE", default=not DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"])
 # PostgreSQL: the server probes every session's client (TCP keepalives) and drops the session of one that
 # vanished without closing (host down, link cut). Otherwise a worker cut off mid-transaction keeps its session,
 # and the row locks it holds, for the kernel's default of over two hours, and the workers that retake its claims

@@ -218,6 +218,44 @@ def test_a_kept_poll_with_percent_signs_and_datetimes_in_its_filters(transaction
     assert changed.status_code == 200 and changed.json()["results"][0]["priority"] == 4
 
 
+def prepared_statements(kept):
+    return {row[0] for row in kept.connection.execute("SELECT name FROM pg_prepared_statements").fetchall()}
+
+
+def test_kept_polls_execute_prepared_statements_and_stop_preparing_where_they_vanish(
+    transactional_db, cast, tasks, monkeypatch, settings
+):
+    """The token check and the fingerprint are PREPAREd once on the kept connection and EXECUTEd by each poll.
+    Statements that vanish between polls (what PgBouncer's transaction pooling does) cost one full-path answer,
+    and the process stops preparing; LIST_POLL_PREPARE=false (the default behind PgBouncer) never prepares."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the kept connection is PostgreSQL's")
+    monkeypatch.setattr(fastpath, "_prepare_failed", False)
+    client, _ = token_client(cast.member)
+    etag = client.get(LIST)["ETag"]
+    connection.close()
+    assert [client.get(LIST, HTTP_IF_NONE_MATCH=etag).status_code for _ in range(3)] == [304] * 3
+    kept = fastpath._kept.connection
+    names = prepared_statements(kept)
+    assert len(names) == 2 and "tm_poll_token" in names  # the token check and this list's fingerprint
+
+    kept.connection.execute("DEALLOCATE ALL")  # gone behind the fast path's back
+    assert client.get(LIST, HTTP_IF_NONE_MATCH=etag).status_code == 304  # the full path answered
+    assert fastpath._prepare_failed and fastpath._kept.connection is None
+    connection.close()
+    assert client.get(LIST, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    kept = fastpath._kept.connection
+    assert kept is not None and connection.connection is None and prepared_statements(kept) == set()
+
+    fastpath.close_kept_connection()
+    monkeypatch.setattr(fastpath, "_prepare_failed", False)
+    settings.LIST_POLL_PREPARE = False
+    assert client.get(LIST, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    assert connection.connection is None and prepared_statements(fastpath._kept.connection) == set()
+
+
 def test_a_poller_of_a_live_server_gets_304s_until_the_list_changes(subprocess_env, tmp_path):
     """As a front end meets it: gunicorn (one process, so every poll after the first can take the fast path), real
     HTTP headers, a token; an edit through the API ends the 304s, a revoked token gets 401, no 5xx."""
