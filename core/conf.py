@@ -14,5 +14,9 @@ DEFAULTS = {
     "IDEMPOTENCY_TTL_SECONDS": 24 * 3600,
     # A claim with no answer after this long (its request died, its work rolled back) is taken over.
     "IDEMPOTENCY_LOCK_SECONDS": 60,
+    # A list poll answered 304 runs on a PostgreSQL connection of its own kept per thread, and PREPAREs its two
+    # statements there (not behind PgBouncer's transaction pooling). core/fastpath.py
+    "LIST_POLL_KEEP_CONNECTION": True,
+    "LIST_POLL_PREPARE": True,
 }
 __getattr__ = reader(DEFAULTS)

@@ -42,11 +42,11 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import psycopg
-from django.conf import settings
 from django.db import DatabaseError, connection, connections
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from core import conf
 from core.conditional import etag_matches, not_modified_response
 
 FAST_PATH_ENTRIES = 4096
@@ -170,7 +170,7 @@ def _kept_connection():
     """This thread's own connection for polls, or None where the request's connection is the one to use."""
     if (
         connection.vendor != "postgresql"
-        or not getattr(settings, "LIST_POLL_KEEP_CONNECTION", True)
+        or not conf.LIST_POLL_KEEP_CONNECTION
         or connection.connection is not None  # open already (or inside a transaction): no cost to save
     ):
         return None
@@ -236,7 +236,7 @@ _prepare_failed = False
 
 
 def _prepares():
-    return getattr(settings, "LIST_POLL_PREPARE", True) and not _prepare_failed
+    return conf.LIST_POLL_PREPARE and not _prepare_failed
 
 
 def _prepared_on(raw):
