@@ -26,7 +26,8 @@ or another worker process just takes the full path once.
 The connection (PostgreSQL). With the shipped `CONN_MAX_AGE=0` every request opens a database connection, and
 for a poll that costs more than the poll itself (the connection, then a new server process's cold caches). So the
 fast path keeps one connection of its own per thread (`LIST_POLL_KEEP_CONNECTION`, on by default), in autocommit,
-used for nothing else, and sends its two queries in one round trip. It is used only when the request's own
+used for nothing else, and sends its two queries in one round trip, as EXECUTEs of statements it PREPAREd there
+(`LIST_POLL_PREPARE`; off behind PgBouncer's transaction pooling). It is used only when the request's own
 connection is not open (an open one is already paid for, and inside a transaction, as in the tests, only that
 one sees the transaction's rows). A database error on it closes it and the request takes the full path; the next
 poll connects again. Cost to operators: one more idle connection per web worker thread.
@@ -54,6 +55,15 @@ logger = logging.getLogger(__name__)
 
 _entries = OrderedDict()
 _lock = threading.Lock()
+_serials = itertools.count(1)  # Entry.serial: the name of its prepared statement
+
+# The kept poll connection (below): one per thread, with the statements prepared on it.
+_kept = threading.local()
+_inherited = []
+PREPARED_PER_CONNECTION = 256
+_TOKEN_STATEMENT = "tm_poll_token"
+_NOW_SLOT = "> %s)"  # the one placeholder of TOKEN_SQL left for the moment of each poll
+_prepare_failed = False
 
 TOKEN_SQL = (
     "SELECT t.user_id, t.last_used_at, u.is_staff FROM accounts_apitoken t INNER JOIN auth_user u ON u.id = t.user_id "
@@ -162,10 +172,6 @@ class _KeptConnectionLost(Exception):
     pass
 
 
-_kept = threading.local()
-_inherited = []
-
-
 def _kept_connection():
     """This thread's own connection for polls, or None where the request's connection is the one to use."""
     if (
@@ -202,7 +208,6 @@ def close_kept_connection():
 def _read(entry, now):
     """(token row, fingerprint row). Two small queries plan faster on PostgreSQL than one that joins them (0.36
     against 0.55 ms, measured); on PostgreSQL they travel in one round trip (one execute, two statements)."""
-    token_params = [entry.token_id, entry.digest, now]
     kept = _kept_connection()
     if kept is not None:
         try:
@@ -214,6 +219,7 @@ def _read(entry, now):
                 pass
             _kept.connection = None
             raise _KeptConnectionLost from exc
+    token_params = [entry.token_id, entry.digest, now]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"{TOKEN_SQL}; {entry.sql}", [*token_params, *entry.params])
@@ -224,15 +230,6 @@ def _read(entry, now):
         row = cursor.fetchone()
         cursor.execute(entry.sql, entry.params)
         return row, cursor.fetchone()
-
-
-_NOW_SLOT = "> %s)"  # the one placeholder of TOKEN_SQL left for the moment of each poll
-
-
-_serials = itertools.count(1)
-PREPARED_PER_CONNECTION = 256
-_TOKEN_STATEMENT = "tm_poll_token"
-_prepare_failed = False
 
 
 def _prepares():
