@@ -346,11 +346,21 @@ def comment_get(*, task, comment_id):
 
 
 def latest_visible_event_id(*, user):
-    """A one-row queryset: the newest event id of the projects `user` can see (for list ETags)."""
-    qs = Event.objects.all()
-    if not user.is_staff:
-        qs = qs.filter(project_id__in=Membership.objects.filter(user=user).values("project_id"))
-    return qs.order_by("-id").values("id")[:1]
+    """A one-row queryset: the newest event id of the projects `user` can see (for list ETags).
+
+    For a member it is taken per membership: each project's newest event is one step down the (project, id)
+    index, and the largest of those wins. The plain form (`project_id IN (my projects) ORDER BY id DESC LIMIT 1`)
+    lets PostgreSQL walk the primary key backwards over every newer event of every other project, which on a busy
+    instance costs each poll of a quiet user's list a scan of the whole recent log."""
+    if user.is_staff:
+        return Event.objects.order_by("-id").values("id")[:1]
+    newest = Event.objects.filter(project_id=OuterRef("project_id")).order_by("-id").values("id")[:1]
+    return (
+        Membership.objects.filter(user=user)
+        .annotate(last_event=Subquery(newest))
+        .order_by(F("last_event").desc(nulls_last=True))
+        .values("last_event")[:1]
+    )
 
 
 def task_activity(*, task):
