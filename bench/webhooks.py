@@ -164,6 +164,7 @@ def main():
     from django.db import transaction
     from django.db.models import Max, Min
 
+    from core.worker import keep_database_connections
     from taskmgmt.celery import app
     from tasks_app.models import Project
     from tasks_app.services.projects import project_create
@@ -251,6 +252,8 @@ def main():
             ("raw asyncio sockets", lambda: raw_sockets(port, body, n, in_flight)),
         ):
             print(f"client {name}: {n / fn():,.0f} requests/s with {in_flight} in flight", flush=True)
+        # As the `celery worker` program does (core/worker.py); this in-process worker does not send celeryd_init.
+        keep_database_connections(app)
         with start_worker(
             app,
             pool="threads",

@@ -18,5 +18,9 @@ DEFAULTS = {
     # statements there (not behind PgBouncer's transaction pooling). core/fastpath.py
     "LIST_POLL_KEEP_CONNECTION": True,
     "LIST_POLL_PREPARE": True,
+    # A worker process (`celery worker`, `manage.py celery_worker`) keeps its database connections this many seconds
+    # across tasks instead of the web's CONN_MAX_AGE (None: the web's value). Checked before each reuse
+    # (CONN_HEALTH_CHECKS), closed after a task that hit a database error. core/worker.py
+    "WORKER_CONN_MAX_AGE": 300,
 }
 __getattr__ = reader(DEFAULTS)

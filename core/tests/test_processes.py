@@ -136,3 +136,49 @@ def test_celery_worker_command_rejects_unknown_queue(db):
 
     with pytest.raises(CommandError, match="unknown queues: bogus"):
         call_command("celery_worker", "--queues", "bogus")
+
+
+def _worker_sessions(subprocess_env, tmp_path, pings, **env):
+    """Sessions a real `manage.py celery_worker` opens on the test database while it runs `pings` tasks."""
+    from django.db import connection
+    from django_celery_results.models import TaskResult
+
+    from core.enqueue import publish_now_rollback_unsafe
+
+    def sessions():
+        with connection.cursor() as cur:
+            cur.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+            return cur.fetchone()[0]
+
+    log = open(tmp_path / "worker.log", "w")
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "celery_worker", "--queues", "default", "--pool", "prefork", "-c", "1"],
+        cwd=ROOT,
+        env={**subprocess_env, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    pings_stored = TaskResult.objects.filter(task_name="core.ping")
+    start = pings_stored.count()
+    try:
+        assert publish_now_rollback_unsafe("core.ping")
+        wait_until(lambda: pings_stored.count() == start + 1, "the worker (worker.log)")
+        before = sessions()  # the worker is up and has run one task
+        for _ in range(pings):
+            assert publish_now_rollback_unsafe("core.ping")
+        wait_until(lambda: pings_stored.count() == start + 1 + pings, "the pings")
+        return sessions() - before
+    finally:
+        stop_process(worker)
+        log.close()
+
+
+def test_a_real_worker_keeps_its_database_connection_across_tasks(subprocess_env, redis_clean, tmp_path):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("counts sessions in pg_stat_database")
+    # Shipped: WORKER_CONN_MAX_AGE=300 (core/worker.py), under the web's CONN_MAX_AGE=0.
+    assert _worker_sessions(subprocess_env, tmp_path, 20, CONN_MAX_AGE="0") <= 2
+    # Turned off, each task opens its own (Celery's Django fixup closes around every task).
+    assert _worker_sessions(subprocess_env, tmp_path, 20, CONN_MAX_AGE="0", WORKER_CONN_MAX_AGE="") >= 20

@@ -81,6 +81,9 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 # A polling client's conditional list GET (core/fastpath.py) keeps one connection per web worker thread of its own,
 # so a 304 does not pay for a new connection (PostgreSQL only; false: it uses the request's connection).
 LIST_POLL_KEEP_CONNECTION = env.bool("LIST_POLL_KEEP_CONNECTION", default=True)
+# Worker processes keep their connections across tasks (seconds; empty: CONN_MAX_AGE). A task costs a few ms of
+# CPU without a new connection; core/worker.py applies it when a `celery worker` starts.
+WORKER_CONN_MAX_AGE = env.int("WORKER_CONN_MAX_AGE", default=300) if env.str("WORKER_CONN_MAX_AGE", "300") else None
 # With CONN_MAX_AGE > 0, a kept connection is checked before a request reuses it (a restarted server is survived).
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 # Behind PgBouncer in transaction pooling mode: CONN_MAX_AGE=0 and DISABLE_SERVER_SIDE_CURSORS=True
@@ -272,6 +275,8 @@ for _name, _cast in (
     ("NOTIFICATIONS_EMAIL_STALE_SENDING_SECONDS", int),
     ("NOTIFICATIONS_EMAIL_RETRY_BASE_SECONDS", float),
     ("NOTIFICATIONS_EMAIL_MAX_ATTEMPTS", int),
+    ("NOTIFICATIONS_EMAIL_BATCH_SIZE", int),
+    ("NOTIFICATIONS_EMAIL_COALESCE_SECONDS", int),
     ("REMINDER_CLAIM_STALE_SECONDS", int),
 ):
     if env.str(_name, default=""):
