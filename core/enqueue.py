@@ -127,3 +127,56 @@ def enqueue_on_commit(task_name, *, args=(), kwargs=None, using=None, **options)
         functools.partial(publish_now_rollback_unsafe, task_name, args=args, kwargs=kwargs, **options),
         using=using,
     )
+
+
+# --- coalesced publishing (a doorbell) ----------------------------------------------------------------------------
+# Many small transactions each writing one row for the same consumer (a notification email per request) would each
+# publish a message that mostly finds its row already taken by a batch. Coalesced, a commit publishes only when no
+# earlier message under the same key is still waiting: the first write "rings" (SET NX with a TTL in the cache) and
+# publishes; later writes see the bell rung and publish nothing. The consumer "answers" (deletes the key) before it
+# claims rows, and takes every waiting row, so a row committed before the answer is claimed by that consumer and a
+# row committed after it rings again. Nothing depends on the bell for safety: rows stay pending until sent, a lost
+# message is covered by the TTL (writes ring again) and the sweep (core/outbox.py), and when the cache is down every
+# commit publishes as without coalescing.
+DOORBELL_PREFIX = "doorbell:"
+
+
+def enqueue_on_commit_coalesced(task_name, *, args=(), key, seconds, using=None, **options):
+    """`enqueue_on_commit`, publishing only if no message rung under `key` in the last `seconds` is unanswered.
+
+    seconds=0: a message per call (plain `enqueue_on_commit`)."""
+    if not seconds:
+        return enqueue_on_commit(task_name, args=args, using=using, **options)
+    _check_ids_only(args, None)
+    transaction.on_commit(
+        functools.partial(_publish_coalesced, task_name, args=args, key=key, seconds=seconds, options=options),
+        using=using,
+    )
+
+
+def _publish_coalesced(task_name, *, args, key, seconds, options):
+    from django.core.cache import cache
+
+    if breaker.is_open():
+        return publish_now_rollback_unsafe(task_name, args=args, **options)  # logs and leaves it for the sweep
+    try:
+        rung = cache.add(DOORBELL_PREFIX + key, 1, timeout=seconds)
+    except (RedisError, OSError) as exc:
+        logger.warning("doorbell %s unavailable (%s); publishing", key, type(exc).__name__)
+        rung = True
+    if not rung:
+        return True  # a message is on its way and its consumer has not looked for rows yet
+    if publish_now_rollback_unsafe(task_name, args=args, **options):
+        return True
+    coalesce_answer(key)  # that message did not go: the next commit rings again
+    return False
+
+
+def coalesce_answer(key):
+    """Called by a consumer of coalesced messages before it looks for rows: the next commit publishes again."""
+    from django.core.cache import cache
+
+    try:
+        cache.delete(DOORBELL_PREFIX + key)
+    except (RedisError, OSError) as exc:  # the key expires on its own
+        logger.warning("doorbell %s not answered (%s)", key, type(exc).__name__)

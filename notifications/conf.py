@@ -23,5 +23,10 @@ DEFAULTS = {
     "NOTIFICATIONS_MESSAGE_ID_DOMAIN": None,
     # Notifications sent per batch (one message, one claim, one SMTP connection).
     "NOTIFICATIONS_EMAIL_BATCH_SIZE": 50,
+    # Coalesced wake-ups (core.enqueue.enqueue_on_commit_coalesced): a notification written alone publishes its
+    # message only when no earlier one is still waiting for a worker; the worker takes every waiting row, a batch
+    # at a time, and each full batch publishes the next. This long at most a waiting message holds the others
+    # back (a lost one is covered after it, and by the sweep). 0: one message per notification.
+    "NOTIFICATIONS_EMAIL_COALESCE_SECONDS": 30,
 }
 __getattr__ = reader(DEFAULTS)

@@ -21,10 +21,13 @@ from django.template.loader import get_template
 from django.utils import timezone
 
 from core import liveness
+from core.enqueue import coalesce_answer, publish_now_rollback_unsafe
 from notifications import conf
 from notifications.models import EmailState, Notification
 from notifications.selectors import notification_email_state
 from notifications.services import (
+    EMAIL_DOORBELL,
+    EMAIL_TASK,
     _display_name,
     _message_id_domain,
     _site_url,
@@ -156,15 +159,17 @@ def _claim_values(now, token):
     }
 
 
-def _claim_batch(notification_ids, *, now, token, fill_to=0):
-    """Claim the given rows in one conditional UPDATE; when that claimed any and `fill_to` leaves room,
-    take along other drainable rows (oldest first, skipping rows another batch is claiming) in a second
-    one. A message whose rows were already taken by another batch costs one UPDATE. Returns the
-    claimed rows, loaded with what rendering needs."""
-    claimed = Notification.objects.filter(claimable(now=now, token=token), pk__in=list(notification_ids)).update(
-        **_claim_values(now, token)
-    )
-    if not claimed:
+def _claim_batch(notification_ids, *, now, token, fill_to=0, fill_always=False):
+    """Claim the given rows in one conditional UPDATE; when that claimed any (or `fill_always`) and `fill_to`
+    leaves room, take along other drainable rows (oldest first, skipping rows another batch is claiming) in
+    a second one. Without `fill_always`, a message whose rows were already taken by another batch costs one
+    UPDATE. Returns the claimed rows, loaded with what rendering needs."""
+    claimed = 0
+    if notification_ids:
+        claimed = Notification.objects.filter(claimable(now=now, token=token), pk__in=list(notification_ids)).update(
+            **_claim_values(now, token)
+        )
+    if not claimed and not fill_always:
         return []
     extra = fill_to - claimed
     if extra > 0:
@@ -218,6 +223,14 @@ def _record_sent(ids, *, token, now):
     )
 
 
+def _publish_next_batch():
+    """A full batch was claimed under coalesced wake-ups: publish a message for the oldest row still waiting
+    (its worker takes a batch along). If the publish fails, the rows wait for the sweep."""
+    next_id = Notification.objects.filter(drainable()).order_by("created_at").values_list("pk", flat=True).first()
+    if next_id is not None:
+        publish_now_rollback_unsafe(EMAIL_TASK, args=[next_id])
+
+
 def _finish(ids, state, *, token, error="", **extra):
     Notification.objects.filter(_own_claim(token), pk__in=ids, email_state=EmailState.SENDING).update(
         email_state=state, email_last_error=error, email_claimed_at=None, email_claim_token="", **extra
@@ -245,7 +258,17 @@ def notification_emails_deliver(*, notification_ids, claim_token=None, already_s
         report["sent"] += list(already_sent)
         notification_ids = [pk for pk in notification_ids if pk not in set(already_sent)]
         fill_to = 0
-    rows = _claim_batch(notification_ids, now=now, token=token, fill_to=fill_to or 0) if notification_ids else []
+    # Coalesced wake-ups (services.EMAIL_DOORBELL): answer the bell before looking for rows, so a notification
+    # committed from now on publishes again, and take waiting rows even when this message's own row is gone (a
+    # write that found the bell rung published nothing and counts on this batch).
+    coalesced = bool(fill_to) and conf.NOTIFICATIONS_EMAIL_COALESCE_SECONDS > 0
+    if coalesced:
+        coalesce_answer(EMAIL_DOORBELL)
+    rows = []
+    if notification_ids or coalesced:
+        rows = _claim_batch(notification_ids, now=now, token=token, fill_to=fill_to or 0, fill_always=coalesced)
+    if coalesced and len(rows) >= fill_to:
+        _publish_next_batch()  # more may wait: another worker takes them while this one sends
     claimed = {row.pk for row in rows}
     report["nothing_to_do"] = [pk for pk in notification_ids if pk not in claimed]
 

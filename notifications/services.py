@@ -18,7 +18,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from core.enqueue import enqueue_on_commit
+from core.enqueue import enqueue_on_commit, enqueue_on_commit_coalesced
 from core.exceptions import ApplicationError, NotFound
 from notifications import conf
 from notifications.mentions import mention_candidates, resolve_mentions
@@ -31,6 +31,8 @@ EMAIL_TASK = "notifications.send_email_notification"
 ASSIGNMENT_TASK = "notifications.send_task_assignment_notification"
 MENTION_TASK = "notifications.send_comment_mention_notification"
 REMINDERS_TASK = "reminders.send_reminder_notifications"
+# The doorbell key of notification emails (core.enqueue.enqueue_on_commit_coalesced); sending.py answers it.
+EMAIL_DOORBELL = "notifications.email"
 UNSUBSCRIBE_SALT = "notifications.unsubscribe"
 
 
@@ -59,7 +61,9 @@ def _notification_write(
         email_state=EmailState.PENDING if channels["email"] else EmailState.SKIPPED,
     )
     if channels["email"] and enqueue:
-        enqueue_on_commit(email_task, args=[notification.pk])
+        enqueue_on_commit_coalesced(
+            email_task, args=[notification.pk], key=EMAIL_DOORBELL, seconds=conf.NOTIFICATIONS_EMAIL_COALESCE_SECONDS
+        )
     return notification
 
 

@@ -59,7 +59,7 @@ def _deliver(task, notification_id, already_sent):
         result["attempts"] = report["attempts"][pk]
     if result["outcome"] == "nothing_to_do":
         result["state"] = selectors.notification_email_state(notification_id=pk)
-    if counts["sent"] + counts["skipped"] + counts["failed"] > 1:
+    if counts["sent"] + counts["skipped"] + counts["failed"] > (result["outcome"] != "nothing_to_do"):  # others too
         result["batch"] = counts
     return result
 

@@ -307,6 +307,8 @@ class TestBatches:
         assert run(2) == run(12)
 
     def test_one_id_takes_along_other_never_attempted_pending_rows(self, cast, settings):
+        # One message per notification (coalesced wake-ups off: test_coalesced.py covers them).
+        settings.NOTIFICATIONS_EMAIL_COALESCE_SECONDS = 0
         settings.NOTIFICATIONS_EMAIL_BATCH_SIZE = 3
         rows = [services.notification_create(recipient=cast.member, kind="reminder", text=f"r{i}") for i in range(4)]
         backing_off = services.notification_create(recipient=cast.member, kind="reminder", text="retrying")

@@ -96,6 +96,7 @@ def test_swept_backlog_goes_out_in_batches_each_email_once(cast, start_celery_wo
     """Rows left pending (an outage): the sweep publishes NOTIFICATIONS_EMAIL_BATCH_SIZE ids per message, the
     worker claims and sends them, and a second publish of the same batches sends nothing more."""
     settings.NOTIFICATIONS_EMAIL_BATCH_SIZE = 4
+    settings.NOTIFICATIONS_EMAIL_COALESCE_SECONDS = 0  # exactly the sweep's messages (test_coalesced.py: the bell)
     settings.SITE_URL = "http://tm.test"
     old = timezone.now() - timedelta(hours=1)
     ids = [

@@ -44,6 +44,9 @@ def test_postgres_restart_under_running_worker(private_postgres, private_redis, 
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(smtp.port),
         CONN_MAX_AGE="0",
+        # Batches of 5 (not 50): rows are recorded sent a batch at a time, and the restart must land while some
+        # are sent and most are not. With 50 and coalesced wake-ups, four threads' batches finish together.
+        NOTIFICATIONS_EMAIL_BATCH_SIZE="5",
     )
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--run-syncdb", "-v0"], cwd=ROOT, env=env, check=True, timeout=300

@@ -198,7 +198,7 @@ def test_no_secret_token_or_address_in_logs_results_or_broker(
     assert TaskResult.objects.filter(task_name="webhooks.deliver_webhook").count() >= 3
     queued = redis_dump(redis_clean)
     assert any("webhooks.deliver_webhook" in t for t in queued)  # messages are waiting in the queues
-    assert any("notifications.send_task_assignment_notification" in t for t in queued)
+    assert any("notifications.send_" in t for t in queued)  # (one message per waiting burst: coalesced)
     # The needles have the right shape: the same values do travel where they belong (mail, signatures).
     assert any(cast.member.email in str(m["To"]) for m in smtp_server.inbox.messages)
     from standardwebhooks import Webhook
