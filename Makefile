@@ -68,7 +68,7 @@ test: lint
 # The RabbitMQ pass (CI runs it once, after the PostgreSQL pass): the real-worker tests of every app on
 # a vhost of the local RabbitMQ (TEST_RABBITMQ_URL), then the fault tests marked `rabbitmq`, which start
 # a private RabbitMQ node of their own.
-RABBITMQ_WORKER_TESTS := core/tests/test_rabbitmq.py core/tests/test_worker_smoke.py notifications/tests/test_worker.py \
+RABBITMQ_WORKER_TESTS := core/tests/test_rabbitmq.py core/tests/test_worker_smoke.py notifications/tests/test_worker.py notifications/tests/test_coalesced.py \
   webhooks/tests/test_worker.py reminders/tests/test_worker.py tasks_app/tests/test_recurring_worker.py \
   analytics/tests/test_worker.py
 test-rabbitmq: install

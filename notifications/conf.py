@@ -28,5 +28,9 @@ DEFAULTS = {
     # at a time, and each full batch publishes the next. This long at most a waiting message holds the others
     # back (a lost one is covered after it, and by the sweep). 0: one message per notification.
     "NOTIFICATIONS_EMAIL_COALESCE_SECONDS": 30,
+    # The message that rang runs this long after the commit (a countdown), so the writes of the next moments join
+    # its batch instead of ringing again as soon as the worker answers (as a producer's linger time does). Email is
+    # not that urgent; on RabbitMQ a countdown is whole seconds, so 1 s there. 0: at once.
+    "NOTIFICATIONS_EMAIL_LINGER_SECONDS": 0.2,
 }
 __getattr__ = reader(DEFAULTS)

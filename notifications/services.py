@@ -61,8 +61,13 @@ def _notification_write(
         email_state=EmailState.PENDING if channels["email"] else EmailState.SKIPPED,
     )
     if channels["email"] and enqueue:
+        linger = conf.NOTIFICATIONS_EMAIL_LINGER_SECONDS if conf.NOTIFICATIONS_EMAIL_COALESCE_SECONDS else 0
         enqueue_on_commit_coalesced(
-            email_task, args=[notification.pk], key=EMAIL_DOORBELL, seconds=conf.NOTIFICATIONS_EMAIL_COALESCE_SECONDS
+            email_task,
+            args=[notification.pk],
+            key=EMAIL_DOORBELL,
+            seconds=conf.NOTIFICATIONS_EMAIL_COALESCE_SECONDS,
+            **({"countdown": linger} if linger else {}),
         )
     return notification
 

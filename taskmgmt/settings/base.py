@@ -277,6 +277,7 @@ for _name, _cast in (
     ("NOTIFICATIONS_EMAIL_MAX_ATTEMPTS", int),
     ("NOTIFICATIONS_EMAIL_BATCH_SIZE", int),
     ("NOTIFICATIONS_EMAIL_COALESCE_SECONDS", int),
+    ("NOTIFICATIONS_EMAIL_LINGER_SECONDS", float),
     ("REMINDER_CLAIM_STALE_SECONDS", int),
 ):
     if env.str(_name, default=""):
