@@ -295,7 +295,9 @@ class Event(models.Model):
 
     What readers (the activity endpoint, the change feed, webhooks) can rely on:
     - Rows are only inserted, in the same transaction as the change they describe, by
-      `tasks_app.services.events.event_record` / `event_record_many`; never updated.
+      `tasks_app.services.events.event_record` / `event_record_many`, and by the recurring engine's batch
+      statement on PostgreSQL (`tasks_app.recurring.engine._batch_sql`: the task.created events of the instances
+      it inserts, the same type, data and order; tested against event_record_many's); never updated.
     - `id` is a bigint that grows with insertion order, so `ORDER BY id` is the order changes were
       recorded in a single database (two concurrent transactions may commit out of id order: a reader
       polling "id > last_seen" should re-read a short window, or wait for older transactions to end).

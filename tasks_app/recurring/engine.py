@@ -1,14 +1,20 @@
 """Generation of recurring instances: due templates, planning, the batched insert, cleanup.
 
 `recurring_process_due` (run by recurring.process_recurring_tasks) locks due templates batch by
-batch (FOR UPDATE SKIP LOCKED), plans each one's occurrences, inserts all instances of the batch in
-one statement and saves every template's generation state in one more.
+batch (FOR UPDATE SKIP LOCKED), plans each one's occurrences, and writes the batch: on PostgreSQL one
+statement inserts its instances and their task.created events and saves every template's generation
+state (SQLite: a few bulk statements). Per batch of 500 templates the queries are the same whatever
+their number: lock, projects, board ranks, that write (test_recurring_engine counts them).
 """
 
 import collections
+import contextlib
+import functools
 import logging
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
+import psycopg
 from dateutil.relativedelta import relativedelta
 from django.db import connection, models, transaction
 from django.db.models import Case, F, Value, When
@@ -16,7 +22,8 @@ from django.utils import timezone
 
 from core.exceptions import ApplicationError, NotFound
 from tasks_app import conf, signals
-from tasks_app.models import CatchUp, RecurrenceMode, RecurringTaskTemplate, Status, Task
+from tasks_app.changefeed import events_publish_on_commit
+from tasks_app.models import CatchUp, Event, Project, RecurrenceMode, RecurringTaskTemplate, Status, Task
 from tasks_app.recurring.rules import RecurrenceError, Schedule, to_local_naive, to_utc
 from tasks_app.services.events import event_build, event_record_many
 from tasks_app.services.positions import positions_assign_at_end
@@ -99,6 +106,48 @@ def _instance_row(template, occurrence, stamp):
     )
 
 
+_FACTORY_FIELDS = (
+    "project_id",
+    "title",
+    "description",
+    "priority",
+    "assignee_id",
+    "created_by_id",
+    "recurring_template_id",
+    "due_at",
+    "occurrence_at",
+    "edited_fields",
+)
+
+
+class _InstanceFactory:
+    """_instance_row for a whole batch: Task(*values), positionally, as the ORM builds fetched rows (the
+    keyword form costs several times more, which shows at 10,000 instances). Same values as _instance_row."""
+
+    def __init__(self, stamp):
+        names = [f.attname for f in Task._meta.concrete_fields]
+        self.base = [getattr(_instance_row(RecurringTaskTemplate(), None, stamp), name) for name in names]
+        self.slots = [names.index(name) for name in _FACTORY_FIELDS]
+
+    def __call__(self, template, occurrence):
+        values = self.base.copy()
+        given = (
+            template.project_id,
+            template.title,
+            template.description,
+            template.priority,
+            template.assignee_id,
+            template.created_by_id,
+            template.pk,
+            occurrence,
+            occurrence,
+            [],  # a list of its own (the field's default is `list`)
+        )
+        for slot, value in zip(self.slots, given, strict=True):
+            values[slot] = value
+        return Task(*values)
+
+
 def record_instances_created(tasks):
     """One task.created event per new instance, in one INSERT (actor: none, the engine made them)."""
     event_record_many(
@@ -173,6 +222,61 @@ def _plan(template, now, cap):
     return due, nxt, seen - len(due)
 
 
+def _lock_due(*, now, batch_size):
+    """The next due templates, locked (FOR UPDATE SKIP LOCKED), each with its project (one query for the
+    batch's few projects: select_related would build a Project per template)."""
+    templates = _fetch(
+        recurring_due_templates(now=now)
+        .order_by("next_run_at", "id")
+        .select_for_update(skip_locked=True, of=("self",))[:batch_size]
+    )
+    if templates:
+        projects = Project.objects.in_bulk({t.project_id for t in templates})
+        project_field = RecurringTaskTemplate._meta.get_field("project")
+        for template in templates:
+            project_field.set_cached_value(template, projects[template.project_id])
+    return templates
+
+
+def _plan_batch(templates, *, now, cap, stamp):
+    """({template pk: (due, next, skipped)}, instance rows, with their board ranks). A template with a
+    broken rule is disabled."""
+    rows, plans = [], {}
+    instance = _InstanceFactory(stamp)
+    for template in templates:
+        try:
+            due, nxt, skipped = _plan(template, now, cap)
+        except RecurrenceError:
+            logger.warning("recurring template %s has an invalid rule; disabled", template.pk)
+            template.enabled = False
+            due, nxt, skipped = [], None, 0
+        plans[template.pk] = (due, nxt, skipped)
+        rows.extend(instance(template, occurrence) for occurrence in due)
+    if rows:
+        positions_assign_at_end(sorted(rows, key=lambda r: (r.occurrence_at, r.recurring_template_id)))
+    return plans, rows
+
+
+def _advance(templates, plans, *, stamp):
+    """Move each template's generation state past this batch, but for instances_created (_count_created,
+    once the inserted rows are known). Returns the skipped total."""
+    skipped_total = 0
+    for template in templates:
+        due, nxt, skipped = plans[template.pk]
+        skipped_total += skipped
+        if due:
+            template.last_occurrence_at = max(due[-1], template.last_occurrence_at or due[-1])
+            template.last_generated_at = stamp
+        set_next(template, nxt if template.enabled else None)
+    return skipped_total
+
+
+def _count_created(templates, created):
+    counts = collections.Counter(task.recurring_template_id for task in created)
+    for template in templates:
+        template.instances_created += counts[template.pk]
+
+
 _INSERT_VARYING = (
     "project_id",
     "title",
@@ -184,60 +288,6 @@ _INSERT_VARYING = (
     "occurrence_at",
     "position",
 )
-
-
-def _insert_instances(rows, *, stamp):
-    """Insert instance rows, skipping (template, occurrence) pairs that exist. Returns the inserted ones.
-
-    The template rows are locked (PostgreSQL) or the database is (SQLite), so conflicts only come
-    from a concurrent single create; the unique constraint makes those a no-op.
-    """
-    if not rows:
-        return []
-    positions_assign_at_end(sorted(rows, key=lambda r: (r.occurrence_at, r.recurring_template_id)))
-    if connection.vendor != "postgresql":
-        Task.objects.bulk_create(rows, ignore_conflicts=True)
-        return list(
-            Task.objects.filter(
-                recurring_template_id__in={r.recurring_template_id for r in rows}, created_at=stamp
-            ).order_by("occurrence_at")
-        )
-    returned = _insert_unnest(rows, stamp=stamp)
-    by_key = {(r.recurring_template_id, r.occurrence_at): r for r in rows}
-    created = []
-    for pk, template_id, occurrence in returned:
-        task = by_key[(template_id, occurrence)]
-        task.pk = pk
-        task.updated_at = stamp
-        task._state.adding = False
-        task._state.db = connection.alias
-        created.append(task)
-    created.sort(key=lambda t: t.occurrence_at)
-    return created
-
-
-def _insert_unnest(rows, *, stamp):
-    """PostgreSQL: one INSERT ... SELECT FROM unnest(arrays) ... RETURNING (id, template, occurrence).
-
-    It tells exactly which rows were inserted (bulk_create(ignore_conflicts=True) does not) at a
-    fraction of its Python cost. A Task column added later must be nullable or have a database
-    default, or be listed here.
-    """
-    fields = {f.attname: f for f in Task._meta.concrete_fields}
-    arrays = ", ".join(f"%s::{fields[c].db_type(connection)}[]" for c in _INSERT_VARYING)
-    sql = (
-        f"INSERT INTO {Task._meta.db_table} ({', '.join(_INSERT_VARYING)}, due_at, status, version, edited_fields,"
-        f" completed_at, created_at, updated_at) "
-        f"SELECT v.*, v.occurrence_at, %s, 1, '[]'::jsonb, NULL, %s, %s "
-        f"FROM unnest({arrays}) AS v({', '.join(_INSERT_VARYING)}) "
-        f"ON CONFLICT DO NOTHING RETURNING id, recurring_template_id, occurrence_at"
-    )
-    params = [[getattr(r, c) for r in rows] for c in _INSERT_VARYING]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [Status.TODO, stamp, stamp, *params])
-        return cursor.fetchall()
-
-
 GENERATION_STATE = (
     "enabled",
     "instances_created",
@@ -248,76 +298,204 @@ GENERATION_STATE = (
 )
 
 
-def _save_generation_state(templates):
-    """One UPDATE for the batch. On PostgreSQL from unnest()ed arrays: bulk_update's CASE WHEN per row
-    costs more Python time than the rest of the batch together."""
+def _write_batch(templates, rows, *, stamp):
+    """Insert the instance rows, with their task.created events, skipping (template, occurrence) pairs that
+    exist, and save the templates' generation state (_advance'd; instances_created counts what was inserted).
+    Returns the inserted instances (saved Tasks), by occurrence.
+
+    The template rows are locked (PostgreSQL) or the database is (SQLite), so conflicts only come
+    from a concurrent single create; the unique constraint makes those a no-op.
+    """
     if connection.vendor != "postgresql":
+        created = []
+        if rows:
+            Task.objects.bulk_create(rows, ignore_conflicts=True)
+            created = list(
+                Task.objects.filter(
+                    recurring_template_id__in={r.recurring_template_id for r in rows}, created_at=stamp
+                ).order_by("occurrence_at")
+            )
+            record_instances_created(created)
+        _count_created(templates, created)
         RecurringTaskTemplate.objects.bulk_update(templates, list(GENERATION_STATE))
-        return
-    types = {"enabled": "boolean", "instances_created": "integer"}
-    columns = ", ".join(f"{f} = v.{f}" for f in GENERATION_STATE)
-    arrays = ", ".join(["%s::bigint[]"] + [f"%s::{types.get(f, 'timestamptz')}[]" for f in GENERATION_STATE])
-    values = [[t.pk for t in templates]] + [[getattr(t, f) for t in templates] for f in GENERATION_STATE]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {RecurringTaskTemplate._meta.db_table} AS t SET {columns} "
-            f"FROM unnest({arrays}) AS v(id, {', '.join(GENERATION_STATE)}) WHERE t.id = v.id",
-            values,
-        )
+        return created
+    returned = _write_batch_postgresql(templates, rows, stamp=stamp)
+    by_key = {(r.recurring_template_id, r.occurrence_at): r for r in rows}
+    alias, pk_name = connection.alias, Task._meta.pk.attname
+    created, events = [], []
+    for pk, template_id, occurrence, event_id in returned:
+        task = by_key[(template_id, occurrence)]
+        setattr(task, pk_name, pk)
+        task.updated_at = stamp
+        task._state.adding = False
+        task._state.db = alias
+        created.append(task)
+        events.append(_EventRef(event_id, task.project_id))
+    _count_created(templates, created)
+    if events:
+        events_publish_on_commit(events)
+    return created
 
 
-def _plan_batch(templates, *, now, cap, stamp):
-    """({template pk: (due, next, skipped)}, instance rows). A template with a broken rule is disabled."""
-    rows, plans = [], {}
-    for template in templates:
-        try:
-            due, nxt, skipped = _plan(template, now, cap)
-        except RecurrenceError:
-            logger.warning("recurring template %s has an invalid rule; disabled", template.pk)
-            template.enabled = False
-            due, nxt, skipped = [], None, 0
-        plans[template.pk] = (due, nxt, skipped)
-        rows.extend(_instance_row(template, occurrence, stamp) for occurrence in due)
-    return plans, rows
+class _EventRef(NamedTuple):
+    """What events_publish_on_commit reads of an event."""
+
+    pk: int
+    project_id: int
 
 
-def _advance(templates, plans, created, *, stamp):
-    """Move each template's generation state past this batch. Returns the skipped total."""
-    counts = collections.Counter(task.recurring_template_id for task in created)
-    skipped_total = 0
-    for template in templates:
-        due, nxt, skipped = plans[template.pk]
-        skipped_total += skipped
-        template.instances_created += counts[template.pk]
-        if due:
-            template.last_occurrence_at = max(due[-1], template.last_occurrence_at or due[-1])
-            template.last_generated_at = stamp
-        set_next(template, nxt if template.enabled else None)
-    return skipped_total
+@functools.cache
+def _batch_sql():
+    """PostgreSQL: a batch's writes as one statement (see _write_batch_postgresql)."""
+    task, event, template = Task._meta.db_table, Event._meta.db_table, RecurringTaskTemplate._meta.db_table
+    document = " || ".join(
+        f"setweight(to_tsvector(%(config)s::regconfig, {text}), '{weight}')"
+        for text, weight in (("coalesce(v.title, '')", "A"), ("coalesce(v.description, '')", "B"), ("''", "C"))
+    )
+    fields = {f.attname: f for f in Task._meta.concrete_fields}
+    arrays = ", ".join(f"%({c})s::{fields[c].db_type(connection)}[]" for c in _INSERT_VARYING)
+    state_types = {"enabled": "boolean", "instances_created": "integer"}
+    state = [f for f in GENERATION_STATE if f != "instances_created"]
+    state_arrays = ", ".join(f"%({f})s::{state_types.get(f, 'timestamptz')}[]" for f in state)
+    return (
+        # The instances, from one array per column that varies.
+        f"WITH ins AS ("
+        f"INSERT INTO {task} ({', '.join(_INSERT_VARYING)}, due_at, status, version, edited_fields, completed_at,"
+        f" created_at, updated_at, search_vector) "
+        f"SELECT {', '.join(f'v.{c}' for c in _INSERT_VARYING)}, v.occurrence_at, %(status)s, 1, '[]'::jsonb, NULL,"
+        f" %(stamp)s, %(stamp)s, {document} "
+        f"FROM unnest({arrays}) WITH ORDINALITY AS v({', '.join(_INSERT_VARYING)}, n) ORDER BY v.n "
+        f"ON CONFLICT DO NOTHING "
+        f"RETURNING id, project_id, title, status, recurring_template_id, occurrence_at"
+        # Their task.created events, in the order record_instances_created writes them.
+        f"), ev AS ("
+        f"INSERT INTO {event} (project_id, task_id, actor_id, type, data, created_at) "
+        f"SELECT project_id, id, NULL, %(event_type)s,"
+        f" jsonb_build_object('title', title, 'status', status, 'recurring_template', recurring_template_id),"
+        f" %(stamp)s FROM ins ORDER BY occurrence_at, id "
+        f"RETURNING id, task_id"
+        # The templates' generation state; instances_created grows by what `ins` inserted.
+        f"), counts AS ("
+        f"SELECT recurring_template_id AS id, count(*) AS created FROM ins GROUP BY 1"
+        f"), upd AS ("
+        f"UPDATE {template} AS t SET {', '.join(f'{f} = s.{f}' for f in state)},"
+        f" instances_created = t.instances_created + coalesce(counts.created, 0) "
+        f"FROM unnest(%(ids)s::bigint[], {state_arrays}) AS s(id, {', '.join(state)}) "
+        f"LEFT JOIN counts ON counts.id = s.id "
+        f"WHERE t.id = s.id AND t.id = ANY(%(ids)s::bigint[])"
+        f") "
+        f"SELECT ins.id, ins.recurring_template_id, ins.occurrence_at, ev.id "
+        f"FROM ins JOIN ev ON ev.task_id = ins.id ORDER BY ins.occurrence_at, ins.id"
+    )
+
+
+def _write_batch_postgresql(templates, rows, *, stamp):
+    """PostgreSQL: _write_batch in one statement: INSERT ... SELECT FROM unnest(one array per varying column)
+    ... ON CONFLICT DO NOTHING RETURNING; an INSERT of the task.created events of what that inserted; an
+    UPDATE ... FROM unnest() of every template's generation state. Returns (task id, template id, occurrence,
+    event id) per inserted row, by occurrence then id (the order the instances are created in).
+
+    It tells exactly which rows were inserted (bulk_create(ignore_conflicts=True) does not), and costs a
+    fraction of the ORM's Python time: bulk_create of the instances, event_record_many's bulk_create of
+    their events and bulk_update's CASE WHEN per row each cost more than the rest of the batch. Arrays go
+    as array literals (_array).
+
+    The events are what record_instances_created writes through event_record_many (type, data, order,
+    actor none; created_at is the batch's stamp), in the instances' own statement, and the change feed is
+    woken on commit the same way (events_publish_on_commit, ids only). The search document is computed in
+    the INSERT as search_reindex computes it for a task without comments (test_recurring_engine checks
+    they agree), instead of an UPDATE that rewrote every new row. A Task column added later must be
+    nullable or have a database default, or be listed here.
+    """
+    params = {column: _array([getattr(r, column) for r in rows]) for column in _INSERT_VARYING}
+    params |= {
+        "status": Status.TODO,
+        "stamp": stamp,
+        "config": conf.TASK_SEARCH_LANGUAGE,
+        "event_type": "task.created",
+        "ids": _array([t.pk for t in templates]),
+    }
+    for field in GENERATION_STATE:
+        if field != "instances_created":
+            params[field] = _array([getattr(t, field) for t in templates])
+    with _binary_cursor() as cursor:
+        cursor.execute(_batch_sql(), params)
+        return cursor.fetchall()
+
+
+@contextlib.contextmanager
+def _binary_cursor():
+    """PostgreSQL: a cursor of the connection that reads results in binary (psycopg's C loaders: reading a
+    timestamptz as text goes through Django's Python loader, ~3 µs a value, most of reading 500 templates),
+    wrapped as Django wraps its own, so its queries are logged and counted. Its parameters are bound
+    server-side; no statement is prepared (the connection's prepare_threshold, None unless configured)."""
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    connection.validate_no_broken_transaction()
+    raw = psycopg.Cursor(connection.connection)
+    raw.format = psycopg.pq.Format.BINARY
+    with connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw) as cursor:
+        yield cursor
+
+
+def _fetch(queryset):
+    """list(queryset) for a queryset of plain model rows (no select_related, no annotations), read through
+    _binary_cursor on PostgreSQL; the same instances, fields and field converters as the ORM's."""
+    if connection.vendor != "postgresql":
+        return list(queryset)
+    if queryset.query.select_related or queryset.query.annotations or queryset._prefetch_related_lookups:
+        raise ValueError("_fetch reads plain rows only")
+    compiler = queryset.query.get_compiler(using=queryset.db)
+    sql, params = compiler.as_sql()
+    columns = [column for column, _, _ in compiler.select]
+    with _binary_cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    converters = compiler.get_converters(columns)
+    if converters:
+        rows = compiler.apply_converters(rows, converters)
+    names = [column.target.attname for column in columns]
+    return [queryset.model.from_db(queryset.db, names, row) for row in rows]
+
+
+def _array(values):
+    """A PostgreSQL array literal of ints, bools, aware datetimes, strings or None, for one `%s::type[]`
+    parameter: psycopg adapts a list element by element in Python (~3 µs a datetime, 5 times this)."""
+    return "{" + ",".join(map(_array_item, values)) + "}"
+
+
+def _array_item(value):
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.isoformat()  # with its offset
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(f"no array literal for {type(value).__name__}")
 
 
 @transaction.atomic
 def _process_batch(*, now, batch_size, cap):
-    templates = list(
-        recurring_due_templates(now=now)
-        .select_related("project")
-        .order_by("next_run_at", "id")
-        .select_for_update(skip_locked=True, of=("self",))[:batch_size]
-    )
+    templates = _lock_due(now=now, batch_size=batch_size)
     if not templates:
         return 0, 0, 0
     stamp = timezone.now()
     plans, rows = _plan_batch(templates, now=now, cap=cap, stamp=stamp)
-    created = _insert_instances(rows, stamp=stamp)
-    skipped_total = _advance(templates, plans, created, stamp=stamp)
-    _save_generation_state(templates)
-    by_pk = {t.pk: t for t in templates}
-    for task in created:
-        template = by_pk[task.recurring_template_id]
-        task.recurring_template = template
-        task.project = template.project
-    if created:
-        record_instances_created(created)
+    skipped_total = _advance(templates, plans, stamp=stamp)
+    created = _write_batch(templates, rows, stamp=stamp)
+    if created and signals.recurring_instances_created.has_listeners(Task):
+        by_pk = {t.pk: t for t in templates}
+        template_field, project_field = Task._meta.get_field("recurring_template"), Task._meta.get_field("project")
+        for task in created:
+            template = by_pk[task.recurring_template_id]
+            template_field.set_cached_value(task, template)
+            project_field.set_cached_value(task, template.project)
         signals.recurring_instances_created.send(sender=Task, instances=created)
     return len(templates), len(created), skipped_total
 

@@ -80,7 +80,22 @@ def rules(draw):
 
 
 @st.composite
-def cases(draw):
+def plain_rules(draw):
+    """Rules of FREQ, INTERVAL and WKST only: the ones Schedule steps through without dateutil (unless dtstart's
+    day is missing in some months or years)."""
+    freq = draw(st.sampled_from(("DAILY", "WEEKLY", "MONTHLY", "YEARLY", "HOURLY")))
+    parts = [f"FREQ={freq}"]
+    interval = draw(st.integers(1, 5))
+    if interval > 1 or draw(st.booleans()):
+        parts.append(f"INTERVAL={interval}")
+    if draw(st.integers(0, 3)) == 0:
+        parts.append(f"WKST={draw(st.sampled_from(('SU', 'WE', 'MO')))}")
+    draw(st.randoms(use_true_random=False)).shuffle(parts)
+    return ";".join(parts)
+
+
+@st.composite
+def cases(draw, rule_strategy=None):
     name = draw(st.sampled_from(ZONES))
     zone = ZoneInfo(name)
     transitions = TRANSITIONS[name]
@@ -89,7 +104,7 @@ def cases(draw):
     else:
         pivot = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=draw(st.integers(0, 900)))
     start = pivot + timedelta(minutes=draw(st.integers(-3 * 24 * 60, 3 * 24 * 60)))
-    rule = draw(rules())
+    rule = draw(rule_strategy if rule_strategy is not None else rules())
     hourly = "FREQ=HOURLY" in rule
     if transitions and draw(st.integers(0, 2)) == 0:
         # dtstart on a transition night's wall time (gap or ambiguous), either fold.
@@ -249,3 +264,61 @@ def test_target_in_dtstarts_own_period_expands_from_dtstart():
     schedule = Schedule(rrule="FREQ=YEARLY", dtstart=datetime(2026, 1, 5, 9, tzinfo=BERLIN), timezone="Europe/Berlin")
     assert schedule.resume_point(_target()) is None
     assert isinstance(_old("FREQ=YEARLY").resume_point(_target()), Resume)
+
+
+@settings(
+    max_examples=1000,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(cases(plain_rules()))
+def test_stepped_expansion_equals_full_expansion(case):
+    """A plain rule's occurrences are computed (dtstart + k INTERVALs) where dateutil would expand them."""
+    schedule, start = case
+    day = schedule.rule_start.day
+    missing_day = (schedule.freq == "MONTHLY" and day > 28) or (
+        schedule.freq == "YEARLY" and (schedule.rule_start.month, day) == (2, 29)
+    )
+    assert schedule.steps == (not missing_day)
+    event("stepped" if schedule.steps else "dateutil")
+    full = _take(schedule.iter_from(start, resume=False), 25)
+    assert _take(schedule.iter_from(start), 25) == full
+    assert _take(schedule.iter_from(start, inclusive=False), 5) == _take(
+        schedule.iter_from(start, inclusive=False, resume=False), 5
+    )
+    assert schedule.is_occurrence(start) == (bool(full) and full[0] == start)
+    for occurrence in full[:3]:
+        assert schedule.is_occurrence(occurrence)
+        assert schedule.take(3, occurrence) == _take(schedule.iter_from(occurrence, resume=False), 3)
+
+
+@pytest.mark.parametrize(
+    ("rule", "dtstart", "start", "expected"),
+    [
+        # COUNT and UNTIL end a stepped series where dateutil ends it.
+        ("FREQ=DAILY;COUNT=3", datetime(2026, 5, 1, 9), datetime(2026, 5, 2, 9), 2),
+        ("FREQ=WEEKLY;INTERVAL=2;UNTIL=20260612T070000Z", datetime(2026, 5, 1, 9), datetime(2026, 5, 1, 9), 4),
+        ("FREQ=HOURLY;COUNT=10", datetime(2026, 3, 29, 0, 30), datetime(2026, 3, 29, 4), 6),
+        # The end of year 9999.
+        ("FREQ=YEARLY;INTERVAL=3", datetime(9990, 6, 1, 9), datetime(9995, 1, 1), 2),
+        ("FREQ=MONTHLY", datetime(9999, 10, 15, 9), datetime(9999, 11, 1), 2),
+    ],
+)
+def test_stepped_series_end_where_dateutil_ends_them(rule, dtstart, start, expected):
+    schedule = Schedule(rrule=rule, dtstart=dtstart.replace(tzinfo=BERLIN), timezone="Europe/Berlin")
+    assert schedule.steps
+    at = start.replace(tzinfo=BERLIN)
+    assert schedule.take(50, at) == _take(schedule.iter_from(at, resume=False), 50)
+    assert len(schedule.take(50, at)) == expected
+
+
+def test_plain_rules_are_parsed_once_per_text_and_keep_their_own_parts():
+    first = Schedule(rrule="FREQ=DAILY;INTERVAL=2", dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN), timezone="UTC")
+    second = Schedule(rrule="FREQ=DAILY;INTERVAL=2", dtstart=datetime(2026, 5, 3, 7, tzinfo=BERLIN), timezone="UTC")
+    first.parts["INTERVAL"] = "9"
+    assert second.parts == {"FREQ": "DAILY", "INTERVAL": "2"}
+    assert second.rule.after(datetime(2026, 5, 3, 5)) == datetime(2026, 5, 5, 5)  # built from its own dtstart
+    with pytest.raises(RecurrenceError):
+        Schedule(rrule="FREQ=DAILY;INTERVAL=x", dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN), timezone="UTC")

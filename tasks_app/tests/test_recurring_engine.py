@@ -11,14 +11,20 @@ from django.utils import timezone
 
 from core.exceptions import ApplicationError
 from tasks_app import signals
-from tasks_app.models import RecurringTaskTemplate, Status, Task
-from tasks_app.recurring.engine import recurring_cleanup_completed, recurring_instance_create, recurring_process_due
+from tasks_app.models import Event, RecurringTaskTemplate, Status, Task
+from tasks_app.recurring.engine import (
+    _array,
+    recurring_cleanup_completed,
+    recurring_instance_create,
+    recurring_process_due,
+)
 from tasks_app.recurring.templates import (
     recurring_template_apply,
     recurring_template_pause,
     recurring_template_resume,
     recurring_template_update,
 )
+from tasks_app.services.search import search_reindex
 from tasks_app.services.tasks import task_delete, task_update
 from tasks_app.tests.recurring_helpers import Received, make_template
 
@@ -235,13 +241,14 @@ class TestGeneration:
             for i in range(n):
                 make_template(cast, title=f"T{i}", dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN))
         with time_machine.travel(datetime(2026, 5, 1, 10, tzinfo=BERLIN), tick=False):
-            # savepoint, lock due templates, the last board rank of each project's todo column (one
-            # query), INSERT ... RETURNING (SQLite: insert + re-select the inserted
-            # rows), update templates, one INSERT of the instances' task.created events, (PostgreSQL: one
-            # UPDATE of their search documents), release; then savepoint, a select that finds nothing
-            # due, release. (SQLite splits an INSERT past 999 parameters, so n stays below that here.)
-            # One more: the last position of each column the instances join (they land at its end).
-            with django_assert_num_queries(11):
+            # savepoint, lock due templates, their projects (one query), the last board rank of each
+            # project's todo column (one query), then
+            # - PostgreSQL: one statement that inserts the instances, their task.created events (and
+            #   search documents), and updates every template's generation state;
+            # - SQLite: insert, re-select the inserted rows, one INSERT of their events, one UPDATE of the
+            #   templates (SQLite splits an INSERT past 999 parameters, so n stays below that here);
+            # release; then savepoint, a select that finds nothing due, release.
+            with django_assert_num_queries(9 if connection.vendor == "postgresql" else 12):
                 report = recurring_process_due(batch_size=100)
         assert report == {"templates": n, "created": n, "skipped": 0, "batches": 1}
 
@@ -252,6 +259,94 @@ class TestGeneration:
         with time_machine.travel(datetime(2026, 5, 1, 10, tzinfo=BERLIN), tick=False):
             report = recurring_process_due(batch_size=3)
         assert (report["batches"], report["created"]) == (3, 7)
+
+
+class TestBatchWrite:
+    """What one batch writes (on PostgreSQL in one statement): instances, their events, the templates' state."""
+
+    def test_existing_instance_is_skipped_and_not_counted_events_follow_the_instances(self, cast):
+        with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
+            template = make_template(cast, dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN), description='Say "hi" \\ ')
+            other = make_template(cast, title="Other", dtstart=datetime(2026, 5, 1, 9, 30, tzinfo=BERLIN))
+        # An instance the batch will meet (as a concurrent single create would have left it).
+        taken = Task.objects.create(
+            project=cast.project,
+            title="made elsewhere",
+            recurring_template=template,
+            occurrence_at=datetime(2026, 5, 2, 7, tzinfo=UTC),
+            due_at=datetime(2026, 5, 2, 7, tzinfo=UTC),
+        )
+        with time_machine.travel(datetime(2026, 5, 3, 10, tzinfo=BERLIN), tick=False):
+            report = recurring_process_due()
+        assert report == {"templates": 2, "created": 5, "skipped": 0, "batches": 1}
+        template.refresh_from_db()
+        other.refresh_from_db()
+        assert (template.instances_created, other.instances_created) == (2, 3)
+        assert template.last_occurrence_at == datetime(2026, 5, 3, 7, tzinfo=UTC)
+        assert template.next_occurrence_at == datetime(2026, 5, 4, 7, tzinfo=UTC)
+        assert template.next_run_at == template.next_occurrence_at
+        created = list(Task.objects.exclude(pk=taken.pk).order_by("occurrence_at", "id"))
+        assert [t.description for t in created if t.recurring_template_id == template.pk] == ['Say "hi" \\ '] * 2
+        events = list(Event.objects.filter(type="task.created").order_by("id"))
+        # One per inserted instance (none for the skipped one), in the order they were created, as
+        # record_instances_created writes them.
+        assert [(e.task_id, e.project_id, e.actor_id, e.data) for e in events] == [
+            (
+                t.pk,
+                t.project_id,
+                None,
+                {"title": t.title, "status": "todo", "recurring_template": t.recurring_template_id},
+            )
+            for t in created
+        ]
+        assert all(t.position for t in created) and len({t.position for t in created}) == 5
+
+    @pytest.mark.skipif(connection.vendor != "postgresql", reason="search documents are PostgreSQL's")
+    def test_instances_search_document_is_what_search_reindex_computes(self, cast):
+        with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
+            make_template(
+                cast,
+                title="Quarterly planning",
+                dtstart=datetime(2026, 5, 1, 9, tzinfo=BERLIN),
+                description="Budgets & reviews",
+            )
+        with time_machine.travel(datetime(2026, 5, 2, 10, tzinfo=BERLIN), tick=False):
+            recurring_process_due()
+        ids = list(Task.objects.values_list("pk", flat=True))
+
+        def documents():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT id, search_vector::text FROM tasks_app_task WHERE id = ANY(%s) ORDER BY id", [ids]
+                )
+                return cursor.fetchall()
+
+        written = documents()
+        assert len(written) == 2 and all(document for _, document in written)
+        search_reindex(task_ids=ids)
+        assert documents() == written
+
+    @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL array literals")
+    @pytest.mark.parametrize(
+        ("values", "cast_to"),
+        [
+            (["plain", "NULL", "", "a,b", "{x}", 'say "hi"', "back\\slash", "ü ß 東京", " spaced ", None], "text[]"),
+            ([1, None, 2**40, -3], "bigint[]"),
+            ([True, False, None], "boolean[]"),
+            (
+                [
+                    datetime(2026, 3, 29, 1, 30, 0, 123456, tzinfo=UTC),
+                    None,
+                    datetime(2026, 3, 29, 3, 30, tzinfo=BERLIN),
+                ],
+                "timestamptz[]",
+            ),
+        ],
+    )
+    def test_array_literals_round_trip(self, db, values, cast_to):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT %s::{cast_to}", [_array(values)])
+            assert cursor.fetchone()[0] == values
 
 
 class TestAfterCompletion:
