@@ -21,7 +21,11 @@ from redis.exceptions import RedisError
 logger = logging.getLogger(__name__)
 
 SWEEP_TASK = "core.sweep_pending"
-BROKER_ERRORS = (KombuOperationalError, RedisError, ConnectionError, OSError, TimeoutError)
+try:  # RabbitMQ: a channel error (e.g. a delayed-delivery exchange a worker has not declared yet) fails the publish
+    from amqp.exceptions import AMQPError
+except ImportError:  # pragma: no cover - py-amqp comes with kombu
+    AMQPError = OSError
+BROKER_ERRORS = (KombuOperationalError, RedisError, ConnectionError, OSError, TimeoutError, AMQPError)
 
 
 class _Breaker:

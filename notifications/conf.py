@@ -30,7 +30,8 @@ DEFAULTS = {
     "NOTIFICATIONS_EMAIL_COALESCE_SECONDS": 30,
     # The message that rang runs this long after the commit (a countdown), so the writes of the next moments join
     # its batch instead of ringing again as soon as the worker answers (as a producer's linger time does). Email is
-    # not that urgent; on RabbitMQ a countdown is whole seconds, so 1 s there. 0: at once.
+    # not that urgent. Redis only: on RabbitMQ a countdown needs the delayed-delivery exchanges that workers declare
+    # (a web process may publish before any worker has), so there the message goes at once. 0: at once.
     "NOTIFICATIONS_EMAIL_LINGER_SECONDS": 0.2,
 }
 __getattr__ = reader(DEFAULTS)

@@ -10,6 +10,7 @@ stay pending (registered in apps.py).
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import IntegrityError, transaction
@@ -61,7 +62,10 @@ def _notification_write(
         email_state=EmailState.PENDING if channels["email"] else EmailState.SKIPPED,
     )
     if channels["email"] and enqueue:
+        # No linger on RabbitMQ: a countdown there goes through the delayed-delivery exchanges a worker declares,
+        # which a web process may publish to before any worker has.
         linger = conf.NOTIFICATIONS_EMAIL_LINGER_SECONDS if conf.NOTIFICATIONS_EMAIL_COALESCE_SECONDS else 0
+        linger = 0 if settings.BROKER_IS_AMQP else linger
         enqueue_on_commit_coalesced(
             email_task,
             args=[notification.pk],
