@@ -349,6 +349,19 @@ class TestBatchWrite:
             assert cursor.fetchone()[0] == values
 
 
+def test_array_literal_text():
+    """The literal _array writes, on any database (the round trip through PostgreSQL is tested above)."""
+    stamp = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert _array([1, None, True, False, 'a "b" \\c', stamp]) == (
+        '{1,NULL,t,f,"a \\"b\\" \\\\c",2026-03-29T01:30:00+00:00}'
+    )
+    assert _array([]) == "{}"
+    with pytest.raises(ValueError):
+        _array([datetime(2026, 1, 1)])  # naive: no offset to write
+    with pytest.raises(TypeError):
+        _array([1.5])
+
+
 class TestAfterCompletion:
     def test_next_instance_counts_from_completion_and_only_one_is_open(self, cast, api):
         with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
