@@ -4,9 +4,9 @@ Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/tm_bench5 .venv/bin/pytho
            [--templates 10000] [--rounds 3] [--batch 500] [--scenario all|copy|age]
 
 Ours: tasks_app.recurring.engine.recurring_process_due() (what recurring.process_recurring_tasks runs): lock
-due templates in batches (FOR UPDATE SKIP LOCKED), expand each RRULE in its timezone, bulk-insert the
-instances, re-select them, send recurring_instances_created per instance (with whatever receivers
-the installed apps connect), update the templates.
+due templates in batches (FOR UPDATE SKIP LOCKED), expand each RRULE in its timezone, insert the
+instances with their task.created events and update the templates (one statement per batch), send
+recurring_instances_created once per batch (with whatever receivers the installed apps connect).
 Baseline: the same Task rows (same columns and values) written with one psycopg COPY, nothing else.
 Each round starts from the same state (instances deleted, templates reset). The database is created
 and migrated if missing. Target (issue 18): ours / baseline rows/s >= 0.25. A second ratio is printed for the

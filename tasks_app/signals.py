@@ -18,7 +18,9 @@ Keyword arguments (sender is always the model class):
 - task_labels_changed: task, actor, added (label ids), removed (label ids)
 - relation_changed: relation, actor, action ("added" | "removed")
 Every one of them has a row in the event log (tasks_app.models.Event) written just before it.
-- recurring_instances_created: instances (created Tasks, each with .recurring_template set)
+- recurring_instances_created: instances (a sequence of the created Tasks, each with .recurring_template and
+  .project set; built when first read), project_ids (the set of their projects: a receiver with nothing to do
+  for them returns without reading `instances`)
 """
 
 from django.dispatch import Signal

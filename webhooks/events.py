@@ -185,10 +185,11 @@ def on_project_updated(sender, project, changes, actor=None, **kw):
     )
 
 
-def on_recurring_instances_created(sender, instances, **kw):
+def on_recurring_instances_created(sender, instances, project_ids=None, **kw):
     trigger_webhooks(
         event_type=Event.RECURRING_INSTANCE_CREATED,
-        events=[
+        project_ids=project_ids,
+        events=lambda: [
             (task.project_id, {"task": task_data(task), "template": task.recurring_template_id}) for task in instances
         ],
     )

@@ -167,11 +167,15 @@ def trigger_webhook(*, project_id, event_type, data):
     return trigger_webhooks(event_type=event_type, events=[(project_id, data)])
 
 
-def trigger_webhooks(*, event_type, events):
+def trigger_webhooks(*, event_type, events, project_ids=None):
     """trigger_webhook for many events of one type at once: `events` is [(project_id, data), ...].
 
-    One subscription query and one bulk insert for the whole batch (e.g. a recurrence tick)."""
-    project_ids = {project_id for project_id, _ in events}
+    One subscription query and one bulk insert for the whole batch (e.g. a recurrence tick). `events` may
+    be a callable that returns that list, given with `project_ids` (the projects it covers): it is called
+    only if one of them has a subscription to this type, so that a batch nobody subscribed to builds no
+    payload."""
+    if project_ids is None:
+        project_ids = {project_id for project_id, _ in events}
     subs_by_project = collections.defaultdict(list)
     for pk, project_id, wanted in WebhookSubscription.objects.filter(
         project_id__in=project_ids, is_active=True
@@ -180,6 +184,8 @@ def trigger_webhooks(*, event_type, events):
             subs_by_project[project_id].append(pk)
     if not subs_by_project:
         return []
+    if callable(events):
+        events = events()
     now = timezone.now()
     sub_ids, bodies = [], []
     for project_id, data in events:

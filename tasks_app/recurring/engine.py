@@ -8,6 +8,7 @@ their number: lock, projects, board ranks, that write (test_recurring_engine cou
 """
 
 import collections
+import collections.abc
 import contextlib
 import functools
 import logging
@@ -106,6 +107,26 @@ def _instance_row(template, occurrence, stamp):
     )
 
 
+class _Planned:
+    """One instance a batch will insert: its template, occurrence and board rank (the columns that vary per
+    instance, _INSERT_VARYING, read through the template), and its pk once inserted. No Task is built for
+    it unless a receiver asks for one (_Instances): building 10,000 Tasks cost more than their insert."""
+
+    __slots__ = ("template", "occurrence_at", "position", "pk")
+    status = Status.TODO  # what positions_assign_at_end reads
+
+    def __init__(self, template, occurrence):
+        self.template, self.occurrence_at, self.position, self.pk = template, occurrence, None, None
+
+    @property
+    def project_id(self):
+        return self.template.project_id
+
+    @property
+    def recurring_template_id(self):
+        return self.template.pk
+
+
 _FACTORY_FIELDS = (
     "project_id",
     "title",
@@ -117,19 +138,22 @@ _FACTORY_FIELDS = (
     "due_at",
     "occurrence_at",
     "edited_fields",
+    "position",
 )
 
 
 class _InstanceFactory:
-    """_instance_row for a whole batch: Task(*values), positionally, as the ORM builds fetched rows (the
-    keyword form costs several times more, which shows at 10,000 instances). Same values as _instance_row."""
+    """_instance_row for a whole batch, from _Planned rows: Task(*values), positionally, as the ORM builds
+    fetched rows (the keyword form costs several times more, which shows at 10,000 instances). Same values as
+    _instance_row, and the board rank."""
 
     def __init__(self, stamp):
         names = [f.attname for f in Task._meta.concrete_fields]
         self.base = [getattr(_instance_row(RecurringTaskTemplate(), None, stamp), name) for name in names]
         self.slots = [names.index(name) for name in _FACTORY_FIELDS]
 
-    def __call__(self, template, occurrence):
+    def __call__(self, planned):
+        template, occurrence = planned.template, planned.occurrence_at
         values = self.base.copy()
         given = (
             template.project_id,
@@ -142,10 +166,32 @@ class _InstanceFactory:
             occurrence,
             occurrence,
             [],  # a list of its own (the field's default is `list`)
+            planned.position,
         )
         for slot, value in zip(self.slots, given, strict=True):
             values[slot] = value
         return Task(*values)
+
+
+class _Instances(collections.abc.Sequence):
+    """The instances a batch created, as saved Tasks each with its .recurring_template and .project, built on
+    first use: a recurring_instances_created receiver that finds nothing to do from `project_ids` (the
+    signal's other argument) builds none."""
+
+    def __init__(self, build, *, count, project_ids):
+        self._build, self._tasks = build, None
+        self.count, self.project_ids = count, project_ids
+
+    def _all(self):
+        if self._tasks is None:
+            self._tasks = self._build()
+        return self._tasks
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, index):
+        return self._all()[index]
 
 
 def record_instances_created(tasks):
@@ -186,7 +232,7 @@ def recurring_instance_create(*, template_id, occurrence_at, now=None):
     task.save(force_insert=True)
     task.recurring_template = template
     record_instances_created([task])
-    signals.recurring_instances_created.send(sender=Task, instances=[task])
+    signals.recurring_instances_created.send(sender=Task, instances=[task], project_ids={task.project_id})
     template.instances_created += 1
     template.last_generated_at = now
     if template.last_occurrence_at is None or occurrence_at > template.last_occurrence_at:
@@ -238,11 +284,10 @@ def _lock_due(*, now, batch_size):
     return templates
 
 
-def _plan_batch(templates, *, now, cap, stamp):
-    """({template pk: (due, next, skipped)}, instance rows, with their board ranks). A template with a
-    broken rule is disabled."""
+def _plan_batch(templates, *, now, cap):
+    """({template pk: (due, next, skipped)}, the instances to insert as _Planned rows, with their board
+    ranks). A template with a broken rule is disabled."""
     rows, plans = [], {}
-    instance = _InstanceFactory(stamp)
     for template in templates:
         try:
             due, nxt, skipped = _plan(template, now, cap)
@@ -251,9 +296,9 @@ def _plan_batch(templates, *, now, cap, stamp):
             template.enabled = False
             due, nxt, skipped = [], None, 0
         plans[template.pk] = (due, nxt, skipped)
-        rows.extend(instance(template, occurrence) for occurrence in due)
+        rows.extend(_Planned(template, occurrence) for occurrence in due)
     if rows:
-        positions_assign_at_end(sorted(rows, key=lambda r: (r.occurrence_at, r.recurring_template_id)))
+        positions_assign_at_end(sorted(rows, key=lambda r: (r.occurrence_at, r.template.pk)))
     return plans, rows
 
 
@@ -288,6 +333,7 @@ _INSERT_VARYING = (
     "occurrence_at",
     "position",
 )
+_TEMPLATE_COLUMNS = ("project_id", "title", "description", "priority", "assignee_id", "created_by_id")
 GENERATION_STATE = (
     "enabled",
     "instances_created",
@@ -299,42 +345,70 @@ GENERATION_STATE = (
 
 
 def _write_batch(templates, rows, *, stamp):
-    """Insert the instance rows, with their task.created events, skipping (template, occurrence) pairs that
+    """Insert the _Planned rows, with their task.created events, skipping (template, occurrence) pairs that
     exist, and save the templates' generation state (_advance'd; instances_created counts what was inserted).
-    Returns the inserted instances (saved Tasks), by occurrence.
+    Returns the inserted instances, by occurrence, as an _Instances.
 
     The template rows are locked (PostgreSQL) or the database is (SQLite), so conflicts only come
     from a concurrent single create; the unique constraint makes those a no-op.
     """
+    by_pk = {t.pk: t for t in templates}
     if connection.vendor != "postgresql":
         created = []
         if rows:
-            Task.objects.bulk_create(rows, ignore_conflicts=True)
+            instance = _InstanceFactory(stamp)
+            Task.objects.bulk_create([instance(r) for r in rows], ignore_conflicts=True)
             created = list(
-                Task.objects.filter(
-                    recurring_template_id__in={r.recurring_template_id for r in rows}, created_at=stamp
-                ).order_by("occurrence_at")
+                Task.objects.filter(recurring_template_id__in=by_pk, created_at=stamp).order_by("occurrence_at")
             )
             record_instances_created(created)
         _count_created(templates, created)
         RecurringTaskTemplate.objects.bulk_update(templates, list(GENERATION_STATE))
-        return created
+        return _Instances(
+            functools.partial(_with_template, created, by_pk),
+            count=len(created),
+            project_ids={t.project_id for t in created},
+        )
     returned = _write_batch_postgresql(templates, rows, stamp=stamp)
-    by_key = {(r.recurring_template_id, r.occurrence_at): r for r in rows}
-    alias, pk_name = connection.alias, Task._meta.pk.attname
+    by_key = {(r.template.pk, r.occurrence_at): r for r in rows}
     created, events = [], []
     for pk, template_id, occurrence, event_id in returned:
-        task = by_key[(template_id, occurrence)]
-        setattr(task, pk_name, pk)
-        task.updated_at = stamp
-        task._state.adding = False
-        task._state.db = alias
-        created.append(task)
-        events.append(_EventRef(event_id, task.project_id))
+        planned = by_key[(template_id, occurrence)]
+        planned.pk = pk
+        created.append(planned)
+        events.append(_EventRef(event_id, planned.template.project_id))
     _count_created(templates, created)
     if events:
         events_publish_on_commit(events)
-    return created
+    return _Instances(
+        functools.partial(_saved_instances, created, by_pk, stamp),
+        count=len(created),
+        project_ids={event.project_id for event in events},
+    )
+
+
+def _saved_instances(created, by_pk, stamp):
+    """The saved Tasks of _Planned rows inserted with their pk (PostgreSQL's batch statement)."""
+    instance, alias, pk_name = _InstanceFactory(stamp), connection.alias, Task._meta.pk.attname
+    tasks = []
+    for planned in created:
+        task = instance(planned)
+        setattr(task, pk_name, planned.pk)
+        task.updated_at = stamp
+        task._state.adding = False
+        task._state.db = alias
+        tasks.append(task)
+    return _with_template(tasks, by_pk)
+
+
+def _with_template(tasks, by_pk):
+    """The tasks, each with its template and project cached (what recurring_instances_created promises)."""
+    template_field, project_field = Task._meta.get_field("recurring_template"), Task._meta.get_field("project")
+    for task in tasks:
+        template = by_pk[task.recurring_template_id]
+        template_field.set_cached_value(task, template)
+        project_field.set_cached_value(task, template.project)
+    return tasks
 
 
 class _EventRef(NamedTuple):
@@ -407,7 +481,10 @@ def _write_batch_postgresql(templates, rows, *, stamp):
     they agree), instead of an UPDATE that rewrote every new row. A Task column added later must be
     nullable or have a database default, or be listed here.
     """
-    params = {column: _array([getattr(r, column) for r in rows]) for column in _INSERT_VARYING}
+    params = {column: _array([getattr(r.template, column) for r in rows]) for column in _TEMPLATE_COLUMNS}
+    params["recurring_template_id"] = _array([r.template.pk for r in rows])
+    params["occurrence_at"] = _array([r.occurrence_at for r in rows])
+    params["position"] = _array([r.position for r in rows])
     params |= {
         "status": Status.TODO,
         "stamp": stamp,
@@ -461,7 +538,7 @@ def _fetch(queryset):
 def _array(values):
     """A PostgreSQL array literal of ints, bools, aware datetimes, strings or None, for one `%s::type[]`
     parameter: psycopg adapts a list element by element in Python (~3 µs a datetime, 5 times this)."""
-    return "{" + ",".join(map(_array_item, values)) + "}"
+    return "{" + ",".join([_ARRAY_ITEM.get(type(value), _array_item)(value) for value in values]) + "}"
 
 
 def _array_item(value):
@@ -472,12 +549,26 @@ def _array_item(value):
     if isinstance(value, int):
         return str(value)
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return value.isoformat()  # with its offset
+        return _aware_isoformat(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     raise TypeError(f"no array literal for {type(value).__name__}")
+
+
+def _aware_isoformat(value):
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.isoformat()  # with its offset
+
+
+# _array_item by exact type, for the common ones (a subclass goes through _array_item's checks).
+_ARRAY_ITEM = {
+    type(None): lambda value: "NULL",
+    int: str,
+    datetime: _aware_isoformat,
+    str: _array_item,
+    bool: _array_item,
+}
 
 
 @transaction.atomic
@@ -486,18 +577,12 @@ def _process_batch(*, now, batch_size, cap):
     if not templates:
         return 0, 0, 0
     stamp = timezone.now()
-    plans, rows = _plan_batch(templates, now=now, cap=cap, stamp=stamp)
+    plans, rows = _plan_batch(templates, now=now, cap=cap)
     skipped_total = _advance(templates, plans, stamp=stamp)
     created = _write_batch(templates, rows, stamp=stamp)
-    if created and signals.recurring_instances_created.has_listeners(Task):
-        by_pk = {t.pk: t for t in templates}
-        template_field, project_field = Task._meta.get_field("recurring_template"), Task._meta.get_field("project")
-        for task in created:
-            template = by_pk[task.recurring_template_id]
-            template_field.set_cached_value(task, template)
-            project_field.set_cached_value(task, template.project)
-        signals.recurring_instances_created.send(sender=Task, instances=created)
-    return len(templates), len(created), skipped_total
+    if created.count and signals.recurring_instances_created.has_listeners(Task):
+        signals.recurring_instances_created.send(sender=Task, instances=created, project_ids=created.project_ids)
+    return len(templates), created.count, skipped_total
 
 
 def recurring_process_due(*, now=None, batch_size=None, max_templates=None):

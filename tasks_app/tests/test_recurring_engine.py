@@ -149,7 +149,42 @@ class TestGeneration:
         assert template.last_generated_at is not None
         assert received.events == [(task.pk, template.pk, True)]
 
-    def test_lead_time_decides_when_the_instance_appears(self, cast):
+    def test_the_signal_builds_its_tasks_only_when_read_and_they_match_the_rows(self, cast, monkeypatch):
+        from tasks_app.recurring import engine
+
+        built = []
+        factory_call = engine._InstanceFactory.__call__
+        monkeypatch.setattr(
+            engine._InstanceFactory, "__call__", lambda self, row: built.append(1) or factory_call(self, row)
+        )
+        seen = []
+
+        def projects_only(sender, instances, project_ids, **kwargs):
+            seen.append((len(instances), project_ids, len(built)))
+
+        def reads_them(sender, instances, **kwargs):
+            seen.append([(task.pk, task.recurring_template, task.project, task) for task in instances])
+
+        start = timezone.now().replace(microsecond=0) + timedelta(hours=1)
+        for i in range(3):
+            make_template(cast, title=f"T{i}", rrule="FREQ=DAILY", dtstart=start, lead_time=timedelta(days=1))
+        signals.recurring_instances_created.connect(projects_only, dispatch_uid="test-projects-only")
+        signals.recurring_instances_created.connect(reads_them, dispatch_uid="test-reads-them")
+        try:
+            recurring_process_due()
+        finally:
+            signals.recurring_instances_created.disconnect(dispatch_uid="test-projects-only")
+            signals.recurring_instances_created.disconnect(dispatch_uid="test-reads-them")
+        if connection.vendor == "postgresql":  # SQLite's bulk path reads the saved rows back as Tasks
+            assert seen[0] == (3, {cast.project.pk}, 0)  # len and project_ids build nothing
+        assert len(built) == 3 if connection.vendor == "postgresql" else seen[0][:2] == (3, {cast.project.pk})
+        fields = [f.attname for f in Task._meta.concrete_fields if f.attname != "search_vector"]
+        for pk, template, project, task in seen[1]:
+            row = Task.objects.get(pk=pk)
+            assert {f: getattr(task, f) for f in fields} == {f: getattr(row, f) for f in fields}
+            assert (template.pk, project.pk) == (row.recurring_template_id, row.project_id)
+            assert not task._state.adding
+
         with time_machine.travel(datetime(2026, 5, 4, 6, tzinfo=BERLIN), tick=False):
             make_template(cast, dtstart=datetime(2026, 5, 4, 9, tzinfo=BERLIN), lead_time=timedelta(hours=2))
             assert recurring_process_due()["created"] == 0

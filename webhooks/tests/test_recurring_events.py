@@ -40,3 +40,21 @@ def test_one_delivery_per_instance_and_subscription_with_constant_queries(cast, 
     deliveries = WebhookDelivery.objects.filter(event_type="recurring.instance_created")
     assert deliveries.count() == n and set(deliveries.values_list("subscription_id", flat=True)) == {wanted.pk}
     assert webhook_queries <= 2  # one subscription lookup + one bulk insert, whatever n is
+
+
+def test_a_batch_nobody_subscribed_to_builds_no_payload(cast):
+    from webhooks.services import trigger_webhooks
+
+    SubscriptionFactory(project=cast.project, events=["task.created"])  # another type only
+    calls = []
+
+    def events():
+        calls.append(1)
+        return [(cast.project.pk, {"n": 1})]
+
+    assert trigger_webhooks(event_type="recurring.instance_created", events=events, project_ids={cast.project.pk}) == []
+    assert calls == []
+    wanted = SubscriptionFactory(project=cast.project, events=["recurring.instance_created"])
+    ids = trigger_webhooks(event_type="recurring.instance_created", events=events, project_ids={cast.project.pk})
+    assert calls == [1]
+    assert list(WebhookDelivery.objects.filter(pk__in=ids).values_list("subscription_id", flat=True)) == [wanted.pk]
