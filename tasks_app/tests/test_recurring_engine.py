@@ -397,6 +397,35 @@ def test_array_literal_text():
         _array([1.5])
 
 
+def test_planned_rows_become_saved_tasks_on_any_database():
+    """What _Instances builds after PostgreSQL's batch statement (_saved_instances), without a database: the
+    template's values, the occurrence, the rank and the pk, saved, with template and project cached."""
+    from tasks_app.models import Project
+    from tasks_app.recurring.engine import _Instances, _Planned, _saved_instances
+
+    stamp = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    project = Project(pk=7, name="P")
+    template = RecurringTaskTemplate(
+        pk=3, project=project, title="Water", description="d", priority=2, assignee_id=5, created_by_id=6
+    )
+    planned = _Planned(template, stamp)
+    planned.position, planned.pk = "i", 41
+    instances = _Instances(lambda: _saved_instances([planned], {3: template}, stamp), count=1, project_ids={7})
+    assert (len(instances), instances.project_ids) == (1, {7})
+    (task,) = list(instances)
+    assert (task.pk, task.project_id, task.title, task.description, task.priority) == (41, 7, "Water", "d", 2)
+    assert (task.assignee_id, task.created_by_id, task.recurring_template_id, task.position) == (5, 6, 3, "i")
+    assert (task.status, task.due_at, task.occurrence_at, task.created_at, task.updated_at) == (
+        Status.TODO,
+        stamp,
+        stamp,
+        stamp,
+        stamp,
+    )
+    assert task.recurring_template is template and task.project is project and not task._state.adding
+    assert instances[0] is task  # built once
+
+
 class TestAfterCompletion:
     def test_next_instance_counts_from_completion_and_only_one_is_open(self, cast, api):
         with time_machine.travel(datetime(2026, 5, 1, 8, tzinfo=BERLIN), tick=False):
