@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import connection, models
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
@@ -395,6 +395,24 @@ def test_array_literal_text():
         _array([datetime(2026, 1, 1)])  # naive: no offset to write
     with pytest.raises(TypeError):
         _array([1.5])
+
+
+def test_the_batch_statement_writes_every_task_column_that_needs_a_value():
+    """_batch_sql's INSERT (PostgreSQL's batch write) lists every Task column that is NOT NULL without a database
+    default, so a column added later fails here, on any database, rather than in a PostgreSQL tick."""
+    import re
+
+    from tasks_app.recurring.engine import _batch_sql
+
+    sql = _batch_sql()
+    listed = set(re.search(r"INSERT INTO \S+ \(([^)]*)\)", sql).group(1).replace(" ", "").split(","))
+    required = {
+        f.column
+        for f in Task._meta.concrete_fields
+        if not f.null and not f.primary_key and getattr(f, "db_default", None) is models.NOT_PROVIDED
+    }
+    assert required and required <= listed, required - listed
+    assert "ON CONFLICT DO NOTHING" in sql and "RETURNING" in sql
 
 
 def test_planned_rows_become_saved_tasks_on_any_database():
