@@ -561,14 +561,9 @@ def _aware_isoformat(value):
     return value.isoformat()  # with its offset
 
 
-# _array_item by exact type, for the common ones (a subclass goes through _array_item's checks).
-_ARRAY_ITEM = {
-    type(None): lambda value: "NULL",
-    int: str,
-    datetime: _aware_isoformat,
-    str: _array_item,
-    bool: _array_item,
-}
+# The commonest exact types, without _array_item's chain of checks (any other type, subclasses included, goes
+# through it).
+_ARRAY_ITEM = {type(None): lambda value: "NULL", int: str, datetime: _aware_isoformat}
 
 
 @transaction.atomic
